@@ -1,0 +1,49 @@
+"""create_app: the one place the web side is built. Everything the views need is constructed here and passed
+down through `app.extensions["alert_receiver"]`; importing this module has no side effects."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+
+from .clock import Clock, SystemClock
+from .config import Config, load_config
+from .metrics import Metrics, check_multiprocess_ready
+from .store.db import create_db_engine
+from .web import alerts_api, errors, ops, rejected_api, webhook
+from .web.auth import Authenticator
+from .web.context import Services
+
+log = logging.getLogger("receiver.app")
+
+
+def build_db(config: Config) -> Engine:
+    d = config.database
+    return create_db_engine(d.url, lock_timeout=d.lock_timeout, pool_size=d.pool_size,
+                            sqlite_synchronous=d.sqlite_synchronous)
+
+
+def create_app(config: Config | None = None, *, clock: Clock | None = None, registry: CollectorRegistry | None = None,
+               db: Engine | None = None) -> Flask:
+    check_multiprocess_ready()
+    config = config if config is not None else load_config()
+    app = Flask("receiver")
+    app.json.sort_keys = False
+    # Bodies are read and bounded by the webhook view itself (server.max_body_size); no second limit here.
+    app.config["MAX_CONTENT_LENGTH"] = None
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    metrics.config_last_reload_successful.set(1)
+    app.extensions["alert_receiver"] = Services(
+        config=config,
+        db=db if db is not None else build_db(config),
+        clock=clock or SystemClock(),
+        metrics=metrics,
+        auth=Authenticator((t.name, t.token.reveal(), t.role) for t in config.auth.tokens),
+    )
+    errors.register(app)
+    for blueprint in (webhook.bp, alerts_api.bp, rejected_api.bp, ops.bp):
+        app.register_blueprint(blueprint)
+    return app

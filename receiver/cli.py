@@ -1,0 +1,130 @@
+"""The `alert-receiver` command. Heavy modules are imported inside commands: `serve` must set the shared metrics
+directory before prometheus_client is first imported."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+import click
+
+log = logging.getLogger("receiver.cli")
+
+
+def _load(config_path: str | None):
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-format", type=click.Choice(["logfmt", "json"]), default=lambda: os.environ.get("RECEIVER_LOG_FORMAT", "logfmt"),
+              show_default="logfmt (RECEIVER_LOG_FORMAT)")
+@click.option("--log-level", default=lambda: os.environ.get("RECEIVER_LOG_LEVEL", "INFO"), show_default="INFO")
+@click.version_option(package_name="alert-receiver")
+def main(log_format: str, log_level: str) -> None:
+    """alert-receiver: Prometheus Alertmanager webhook receiver with L3 → L2 → L1 escalation."""
+    from . import logs
+
+    logs.configure(log_format, log_level)
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG", help="receiver.yml (default: RECEIVER_CONFIG, else built-in defaults)")
+@click.option("--host", envvar="RECEIVER_HOST", help="address to bind [server.host, 127.0.0.1]")
+@click.option("--port", envvar="RECEIVER_PORT", type=int, help="port [server.port, 9095]")
+@click.option("--workers", envvar="RECEIVER_WORKERS", type=int, default=None, help="gunicorn sync workers [2 × CPUs + 1]")
+@click.option("--migrate/--no-migrate", default=True, show_default=True, help="migrate the database before serving")
+def serve(config_path: str | None, host: str | None, port: int | None, workers: int | None, migrate: bool) -> None:
+    """Run the receiver under gunicorn (sync workers); migrates the database first."""
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    own_metrics_dir = not metrics_dir
+    if own_metrics_dir:
+        metrics_dir = tempfile.mkdtemp(prefix="alert-receiver-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _serve(config_path, host, port, workers, migrate)
+    finally:
+        if own_metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(config_path, host, port, workers, migrate) -> None:
+    config = _load(config_path)
+    host = host or config.server.host
+    port = port or config.server.port
+    tokens = config.auth.tokens
+    if config.source is None:
+        log.warning("NO CONFIG FILE: running on built-in defaults (SQLite %s, every level to the log channel, no auth). "
+                    "Set RECEIVER_CONFIG=receiver.yml to configure.", config.database.url)
+    if not tokens:
+        if not is_loopback(host) and config.auth.required is not False:
+            raise click.ClickException(
+                f"refusing to listen on {host} without tokens: anyone could post alerts and read history. "
+                "Fix: add auth.tokens to receiver.yml (role webhook for Alertmanager), or set auth.required: false "
+                "to run open on purpose, or bind 127.0.0.1.")
+        log.warning("auth: no tokens configured, the API is open to anyone who can reach %s:%s", host, port)
+    from .app import build_db
+    from .store import migrate as migrations
+
+    if migrate:
+        db = build_db(config)
+        migrations.upgrade(db)
+        db.dispose()
+    from .gunicorn_conf import settings
+    from .server import ReceiverServer
+
+    log.info("serving", extra={"host": host, "port": port, "config": str(config.source or "defaults")})
+    ReceiverServer(config, settings(host, port, workers=workers)).run()
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG")
+def migrate(config_path: str | None) -> None:
+    """Bring the database schema to the latest version (Alembic)."""
+    from .app import build_db
+    from .logs import redact
+    from .store import migrate as migrations
+
+    config = _load(config_path)
+    db = build_db(config)
+    before = migrations.current_revision(db)
+    migrations.upgrade(db)
+    after = migrations.current_revision(db)
+    click.echo(f"{redact(config.database.url)}: {before or 'empty'} → {after}")
+
+
+@main.command("check-config")
+@click.argument("path", required=False, envvar="RECEIVER_CONFIG")
+def check_config(path: str | None) -> None:
+    """Validate receiver.yml; exits 1 naming file, key and fix for every error."""
+    from .config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    routes = config.resolved_routes()
+    click.echo(f"{path or 'built-in defaults'}: OK — {len(config.channels)} channel(s), {len(routes)} route(s), "
+               f"{len(config.auth.tokens)} token(s)")
+
+
+if __name__ == "__main__":
+    main()

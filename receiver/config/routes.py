@@ -1,0 +1,154 @@
+"""Routes: as written in receiver.yml (RouteSettings), and as the engine sees them (ResolvedRoute: every
+level's channels and timers filled in from the default route)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Mapping, Sequence
+
+from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
+
+from receiver.domain import Level
+from receiver.fields import Duration, FieldError, FrozenModel, Name, at_least
+from receiver.matchers import Matcher, MatcherError, parse_matchers
+
+if TYPE_CHECKING:
+    from receiver.config.model import EscalationSettings
+
+Timer = Annotated[Duration, at_least(dt.timedelta(seconds=1))]
+
+# The channel a level goes to when the default route does not name it: nothing is dropped silently.
+FALLBACK_CHANNELS = ("log",)
+
+
+class LevelPolicy(FrozenModel):
+    """The timers of one level: escalate to the next level after, and/or re-notify every. None = never."""
+
+    escalate_after: Timer | None = None
+    repeat_every: Timer | None = None
+
+
+class TopLevelPolicy(LevelPolicy):
+    """L1's block: the top level repeats but cannot escalate."""
+
+    @field_validator("escalate_after")
+    @classmethod
+    def _no_escalation(cls, value: dt.timedelta | None) -> dt.timedelta | None:
+        if value is not None:
+            raise FieldError("L1 is the top level: it cannot escalate",
+                             fix="remove escalate_after; use repeat_every to re-notify at L1")
+        return value
+
+
+class RouteEscalation(FrozenModel):
+    """A route's overrides: every key optional; what is not named comes from the default route."""
+
+    L3: LevelPolicy | None = None
+    L2: LevelPolicy | None = None
+    L1: TopLevelPolicy | None = None
+    ack_ttl: Duration | None = None
+
+
+def _matcher(value: Any) -> Matcher:
+    if isinstance(value, Matcher):
+        return value
+    found = parse_matchers(value)
+    if len(found) != 1:
+        raise MatcherError(f"expected one matcher per list item, got {len(found)} in {value!r}",
+                           fix="write each matcher as its own item: matchers: ['a=\"b\"', 'c=\"d\"']")
+    return found[0]
+
+
+MatcherField = Annotated[Matcher, PlainValidator(_matcher), PlainSerializer(str, return_type=str),
+                         WithJsonSchema({"type": "string", "examples": ['team="db"']})]
+
+
+class RouteSettings(FrozenModel):
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    name: Name | None = None
+    matchers: tuple[MatcherField, ...] = ()
+    levels: dict[Level, tuple[Name, ...]] = {}
+    escalation: RouteEscalation | None = None
+    continue_: bool = Field(False, alias="continue")
+    escalate: bool = True  # false: never escalated or notified (Watchdog and other dead-man's switches)
+
+    @field_validator("levels")
+    @classmethod
+    def _no_repeats(cls, value: dict[Level, tuple[str, ...]]) -> dict[Level, tuple[str, ...]]:
+        for level, names in value.items():
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise FieldError(f'{level.value} lists channel "{repeated[0]}" twice', fix="list it once")
+        return value
+
+
+IMPLICIT_DEFAULT_ROUTE = {"levels": {"L1": ["log"], "L2": ["log"], "L3": ["log"]}}
+
+
+@dataclass(frozen=True)
+class ResolvedRoute:
+    index: int  # position in Config.routes
+    name: str  # explicit, or derived: 'route[0] team="db"', 'default'
+    matchers: tuple[Matcher, ...]
+    channels: Mapping[Level, tuple[str, ...]]  # all three levels
+    policies: Mapping[Level, LevelPolicy]  # all three levels; L1's escalate_after is always None
+    ack_ttl: dt.timedelta | None  # None: an ack holds until the alert resolves
+    escalate: bool  # False: never escalated or notified
+    continue_: bool
+    is_default: bool
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(m.matches(labels) for m in self.matchers)
+
+    def channels_for(self, level: Level) -> tuple[str, ...]:
+        return self.channels[level]
+
+    def policy(self, level: Level) -> LevelPolicy:
+        return self.policies[level]
+
+
+def _merge(base: LevelPolicy, override: LevelPolicy | None) -> LevelPolicy:
+    # Only keys the route names override; an explicit null switches the inherited timer off.
+    if override is None:
+        return base
+    named = {k: getattr(override, k) for k in override.model_fields_set}
+    return LevelPolicy(**{"escalate_after": base.escalate_after, "repeat_every": base.repeat_every, **named})
+
+
+def _ack_ttl(route: "RouteSettings", inherited: dt.timedelta) -> dt.timedelta:
+    if route.escalation is not None and route.escalation.ack_ttl is not None:
+        return route.escalation.ack_ttl
+    return inherited
+
+
+def resolve_routes(routes: Sequence["RouteSettings"], escalation: "EscalationSettings") -> tuple[ResolvedRoute, ...]:
+    """Fill in every route from the default route (the last), which itself inherits from `escalation`."""
+    default = routes[-1]
+    base_policies = {lvl: _merge(LevelPolicy(**escalation.policy(lvl).model_dump()),
+                                 getattr(default.escalation, lvl.value, None)) for lvl in Level}
+    base_channels = {lvl: tuple(default.levels.get(lvl, FALLBACK_CHANNELS)) for lvl in Level}
+    base_ack_ttl = _ack_ttl(default, escalation.ack_ttl)
+    resolved = []
+    for index, route in enumerate(routes):
+        is_default = index == len(routes) - 1
+        if route.name:
+            name = route.name
+        elif is_default:
+            name = "default"
+        else:
+            name = f"route[{index}] " + ", ".join(map(str, route.matchers))
+        ack_ttl = _ack_ttl(route, base_ack_ttl)
+        resolved.append(ResolvedRoute(
+            index=index,
+            name=name,
+            matchers=tuple(route.matchers),
+            channels={lvl: tuple(route.levels.get(lvl, base_channels[lvl])) for lvl in Level},
+            policies={lvl: _merge(base_policies[lvl], getattr(route.escalation, lvl.value, None)) for lvl in Level},
+            ack_ttl=ack_ttl or None,
+            escalate=route.escalate,
+            continue_=route.continue_,
+            is_default=is_default,
+        ))
+    return tuple(resolved)

@@ -1,0 +1,109 @@
+"""Core vocabulary shared by every layer: levels, statuses, event and notification kinds, fingerprints.
+
+Nothing here does I/O; every other module may import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from typing import Mapping
+
+
+class Level(str, enum.Enum):
+    """Escalation level; L1 is the top (critical), L3 the bottom (info)."""
+
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+
+    @property
+    def rank(self) -> int:
+        """3 for L1 down to 1 for L3, so that a higher rank is a more urgent level."""
+        return 4 - int(self.value[1])
+
+    def up(self) -> "Level":
+        """The next level up; L1 stays L1."""
+        return {Level.L3: Level.L2, Level.L2: Level.L1, Level.L1: Level.L1}[self]
+
+
+class AlertStatus(str, enum.Enum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class EventKind(str, enum.Enum):
+    """One entry of an occurrence's timeline (the `alert_events.kind` column)."""
+
+    RECEIVED = "received"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
+    NOTIFIED = "notified"
+    REPEATED = "repeated"
+    ACKED = "acked"
+    UNACKED = "unacked"
+    ACK_EXPIRED = "ack_expired"
+    COMMENTED = "commented"
+
+
+class NotificationKind(str, enum.Enum):
+    """Why a message is sent; the generic webhook document carries it as `kind`."""
+
+    FIRING = "firing"
+    ESCALATED = "escalated"
+    REPEAT = "repeat"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class NotificationStatus(str, enum.Enum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # failed at least once, will be retried
+    DEAD = "dead"  # gave up (permanent error or give_up_after passed)
+
+
+class Role(str, enum.Enum):
+    """Token roles; admin implies write implies read. webhook only posts webhooks."""
+
+    WEBHOOK = "webhook"
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpenOccurrence:
+    id: int
+    starts_at: dt.datetime
+    annotations: Mapping[str, str]
+    generator_url: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredState:
+    """What the database knows of one fingerprint: its open occurrence and the end of its last closed one."""
+
+    open: OpenOccurrence | None = None
+    last_closed_end: dt.datetime | None = None
+
+
+# Alertmanager (prometheus/common model) hashes label sets with FNV-1a 64, label names sorted,
+# each name and value followed by the separator byte 0xff.
+_FNV_OFFSET64 = 14695981039346656037
+_FNV_PRIME64 = 1099511628211
+_MASK64 = (1 << 64) - 1
+_SEPARATOR = 0xFF
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set, as 16 lower-case hex digits."""
+    h = _FNV_OFFSET64
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode("utf-8"):
+                h = ((h ^ byte) * _FNV_PRIME64) & _MASK64
+            h = ((h ^ _SEPARATOR) * _FNV_PRIME64) & _MASK64
+    return f"{h:016x}"

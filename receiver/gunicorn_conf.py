@@ -1,0 +1,41 @@
+"""gunicorn settings for `alert-receiver serve`: sync workers, sized for the machine, graceful on SIGTERM.
+
+Sync workers, not gthread: Alertmanager keeps connections alive, and gthread pins every kept-alive connection to
+the worker that accepted it (measured: 8 connections on one worker, half the throughput). A sync worker closes
+the connection after each response, so the kernel spreads new connections over every worker.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def default_workers(cpus: int | None = None) -> int:
+    cpus = cpus or os.cpu_count() or 1
+    return max(2, 2 * cpus + 1)
+
+
+def settings(host: str, port: int, *, workers: int | None = None) -> dict:
+    return {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers or int(os.environ.get("RECEIVER_WORKERS", 0)) or default_workers(),
+        "worker_class": "sync",
+        # Alertmanager gives up on a webhook after about 10 s and sends it again: answer well within that.
+        "timeout": 30,
+        "graceful_timeout": 30,
+        "keepalive": 2,
+        "backlog": 2048,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "child_exit": child_exit,
+        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+    }
+
+
+def child_exit(server, worker) -> None:
+    """A dead worker's live gauges must not linger in the shared metrics directory."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

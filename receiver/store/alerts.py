@@ -1,0 +1,119 @@
+"""Set-based writes of alert occurrences and their events; every function takes an open transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..domain import OpenOccurrence, StoredState
+from .models import Alert, AlertEvent, INDEXED_TEXT
+from .sql import chunks, insert_ignore, rows_per_statement
+
+_alerts = Alert.__table__
+_events = AlertEvent.__table__
+_IN_CHUNK = 900
+
+
+def fetch_state(conn: Connection, fingerprints: Sequence[str]) -> dict[str, StoredState]:
+    """Open occurrence and end of the last closed one, per fingerprint: two indexed queries per 900 fingerprints."""
+    opened: dict[str, OpenOccurrence] = {}
+    closed: dict[str, dt.datetime] = {}
+    for part in chunks(list(fingerprints), _IN_CHUNK):
+        rows = conn.execute(
+            sa.select(_alerts.c.id, _alerts.c.fingerprint, _alerts.c.starts_at, _alerts.c.annotations, _alerts.c.generator_url)
+            .where(_alerts.c.fingerprint.in_(part), _alerts.c.status == "firing")
+        )
+        for row in rows:
+            opened[row.fingerprint] = OpenOccurrence(row.id, row.starts_at, row.annotations or {}, row.generator_url)
+        rows = conn.execute(
+            sa.select(_alerts.c.fingerprint, sa.func.max(_alerts.c.ends_at).label("last_end"))
+            .where(_alerts.c.fingerprint.in_(part), _alerts.c.status == "resolved")
+            .group_by(_alerts.c.fingerprint)
+        )
+        for row in rows:
+            if row.last_end is not None:
+                closed[row.fingerprint] = row.last_end
+    return {fp: StoredState(opened.get(fp), closed.get(fp)) for fp in set(opened) | set(closed)}
+
+
+def clip(value: str | None) -> str:
+    """Indexed copies of label values are cut short (PostgreSQL btree entries cap at about 2.7 kB)."""
+    return (value or "")[:INDEXED_TEXT]
+
+
+def insert_occurrences(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """INSERT … ON CONFLICT DO NOTHING; returns fingerprint → id for the rows actually inserted.
+
+    A row that conflicts (an HA peer inserted the same occurrence first) is simply absent from the result.
+    """
+    inserted: dict[str, int] = {}
+    if not rows:
+        return inserted
+    stmt = insert_ignore(conn, _alerts).returning(_alerts.c.id, _alerts.c.fingerprint)
+    for part in chunks(list(rows), rows_per_statement(len(rows[0]))):
+        for row in conn.execute(stmt, list(part)):
+            inserted[row.fingerprint] = row.id
+    return inserted
+
+
+def close_occurrences(conn: Connection, ends: Mapping[int, dt.datetime], *, now: dt.datetime, by: str) -> list[int]:
+    """Resolve open occurrences with their end times in one UPDATE per chunk; returns the ids this call closed."""
+    closed: list[int] = []
+    ids = sorted(ends)
+    for part in chunks(ids, _IN_CHUNK // 2):
+        stmt = (
+            sa.update(_alerts)
+            .where(_alerts.c.id.in_(part), _alerts.c.status == "firing")
+            .values(
+                status="resolved",
+                ends_at=sa.case({i: sa.literal(ends[i], _alerts.c.ends_at.type) for i in part}, value=_alerts.c.id),
+                resolved_at=now,
+                resolved_by=by,
+                next_action_at=None,
+                updated_at=now,
+            )
+            .returning(_alerts.c.id)
+        )
+        closed.extend(row.id for row in conn.execute(stmt))
+    return closed
+
+
+def update_open(conn: Connection, updates: Sequence[Mapping[str, Any]], *, now: dt.datetime) -> None:
+    """Refresh annotations (and an earlier startsAt) of open occurrences: one executemany."""
+    if not updates:
+        return
+    stmt = (
+        sa.update(_alerts)
+        .where(_alerts.c.id == sa.bindparam("b_id"), _alerts.c.status == "firing")
+        .values(
+            starts_at=sa.func.coalesce(sa.bindparam("b_starts_at", type_=_alerts.c.starts_at.type), _alerts.c.starts_at),
+            annotations=sa.bindparam("b_annotations", type_=_alerts.c.annotations.type),
+            generator_url=sa.bindparam("b_generator_url"),
+            updated_at=now,
+        )
+    )
+    conn.execute(stmt, [dict(u) for u in updates])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewEvent:
+    alert_id: int
+    kind: str
+    at: dt.datetime
+    actor: str | None = None
+    comment: str | None = None
+    from_level: str | None = None
+    to_level: str | None = None
+    details: dict[str, Any] | None = None
+
+
+def insert_events(conn: Connection, events: Iterable[NewEvent]) -> None:
+    rows = [dataclasses.asdict(e) for e in events]
+    if not rows:
+        return
+    for part in chunks(rows, rows_per_statement(len(rows[0]))):
+        conn.execute(sa.insert(_events), list(part))

@@ -1,0 +1,117 @@
+"""Database engines per dialect, write transactions, and which errors mean "storage unavailable".
+
+SQLite: WAL, a busy timeout equal to the lock deadline, and `BEGIN IMMEDIATE` for write transactions (a deferred
+read transaction that later writes fails with SQLITE_BUSY_SNAPSHOT in WAL mode, whatever the busy timeout).
+PostgreSQL: psycopg 3, lock and connect timeouts so that a stuck database becomes a quick 503, not a hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
+
+_WRITE = "alert_receiver_write"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the usual spellings of a PostgreSQL URL and use psycopg 3 for all of them."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def create_db_engine(
+    url: str,
+    *,
+    lock_timeout: dt.timedelta = dt.timedelta(seconds=5),
+    pool_size: int = 5,
+    sqlite_synchronous: str = "FULL",
+) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    timeout_s = max(lock_timeout.total_seconds(), 0.001)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": timeout_s, "check_same_thread": False})
+        _configure_sqlite(engine, int(timeout_s * 1000), sqlite_synchronous)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        ms = int(timeout_s * 1000)
+        return sa.create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=timeout_s,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": max(1, int(timeout_s)),
+                # lock_timeout: a lock we cannot get in time is a 503, not a hang. statement_timeout bounds the rest.
+                "options": f"-c lock_timeout={ms} -c statement_timeout={max(ms * 6, 30000)}",
+            },
+        )
+    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: use sqlite:/// or postgresql://")
+
+
+def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # We issue BEGIN ourselves (below); pysqlite's implicit transactions would defeat BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: takes SQLite's write lock up front; commits on success."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        with conn.begin():
+            yield conn
+
+
+# PostgreSQL SQLSTATEs that a retry can fix: connection problems, lock and statement timeouts, shutdown, overload.
+_RETRYABLE_PG_CLASSES = ("08", "53", "57", "58")
+_RETRYABLE_PG_STATES = {"55P03", "40001", "40P01"}
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when a database error means "try again later" (→ 503), not a bug in us or in the input."""
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None)
+        if sqlstate:
+            return sqlstate in _RETRYABLE_PG_STATES or sqlstate[:2] in _RETRYABLE_PG_CLASSES
+        if isinstance(exc, OperationalError):
+            # SQLite: "database is locked", "disk I/O error", "unable to open database file", read-only, full disk.
+            return True
+    return False
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,230 @@
+"""The schema: one row per alert occurrence, its timeline, the outbox, correlations, raw and rejected bodies.
+
+Indexed columns hold short, truncated copies of labels (alertname, service, severity, instance): PostgreSQL btree
+entries cap at about 2.7 kB, so whole label or annotation values are never indexed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import BigId, UTCDateTime
+
+# Named constraints from the first migration on: Alembic's batch mode on SQLite needs names to alter them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+INDEXED_TEXT = 200  # length of the truncated, indexed copies of label values
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), dict[str, str]: JSON()}
+
+
+class Alert(Base):
+    """One occurrence (firing period) of a fingerprint."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime | None]
+    alertname: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    severity: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    service: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    instance: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    labels: Mapped[dict[str, str]]
+    annotations: Mapped[dict[str, str]]
+    generator_url: Mapped[str] = mapped_column(Text, default="")
+    group_key: Mapped[str] = mapped_column(Text, default="")
+    group_id: Mapped[str] = mapped_column(String(16), default="")  # fingerprint of group_key, for grouping
+    receiver: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    source: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")  # /webhook/<name>
+    external_url: Mapped[str] = mapped_column(Text, default="")
+    level: Mapped[str] = mapped_column(String(2))
+    route: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="default")
+    escalate: Mapped[bool] = mapped_column(Boolean, default=True)
+    level_entered_at: Mapped[dt.datetime]
+    next_action_at: Mapped[dt.datetime | None]
+    escalation_count: Mapped[int] = mapped_column(default=0)
+    repeat_count: Mapped[int] = mapped_column(default=0)
+    acked_at: Mapped[dt.datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
+    ack_expires_at: Mapped[dt.datetime | None]
+    resolved_at: Mapped[dt.datetime | None]  # when the receiver learned of (or did) the resolution
+    resolved_by: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
+    received_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("fingerprint", "starts_at"),
+        # At most one open occurrence per fingerprint: the arbiter of concurrent inserts by HA peers.
+        Index(
+            "uq_alerts_open_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text("status = 'firing'"),
+            postgresql_where=text("status = 'firing'"),
+        ),
+        Index("ix_alerts_fingerprint_ends_at", "fingerprint", "ends_at"),
+        Index("ix_alerts_starts_at", "starts_at"),
+        Index("ix_alerts_service_starts_at", "service", "starts_at"),
+        Index("ix_alerts_alertname_starts_at", "alertname", "starts_at"),
+        Index("ix_alerts_severity_starts_at", "severity", "starts_at"),
+        Index("ix_alerts_status_level", "status", "level"),
+        Index("ix_alerts_group_id", "group_id"),
+        # The engine's due scan: only rows with a pending action are in this index.
+        Index(
+            "ix_alerts_next_action_at",
+            "next_action_at",
+            sqlite_where=text("next_action_at IS NOT NULL"),
+            postgresql_where=text("next_action_at IS NOT NULL"),
+        ),
+    )
+
+
+class AlertEvent(Base):
+    """The timeline and audit trail of an occurrence."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
+    comment: Mapped[str | None] = mapped_column(Text)
+    from_level: Mapped[str | None] = mapped_column(String(2))
+    to_level: Mapped[str | None] = mapped_column(String(2))
+    details: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_alert_events_alert_id_at", "alert_id", "at"),
+        Index("ix_alert_events_kind_at", "kind", "at"),
+    )
+
+
+class Notification(Base):
+    """An outbox message: one rendered notification to one channel, covering one or more alerts of a group."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(INDEXED_TEXT))
+    kind: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(2))
+    group_key: Mapped[str] = mapped_column(Text, default="")
+    group_id: Mapped[str] = mapped_column(String(16), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime]
+    next_attempt_at: Mapped[dt.datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
+    claimed_until: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_notifications_created_at", "created_at"),
+        Index("ix_notifications_channel_created_at", "channel", "created_at"),
+    )
+
+
+class NotificationItem(Base):
+    """One notification intent: this alert, this channel, this kind, level and repeat, exactly once."""
+
+    __tablename__ = "notification_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(INDEXED_TEXT))
+    kind: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(2))
+    repeat_no: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel", "kind", "level", "repeat_no"),
+        Index("ix_notification_items_notification_id", "notification_id"),
+    )
+
+
+class Correlation(Base):
+    __tablename__ = "correlations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    related_alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float] = mapped_column(default=1.0)
+    actor: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "related_alert_id", "type"),
+        Index("ix_correlations_related_alert_id", "related_alert_id"),
+    )
+
+
+class WebhookBody(Base):
+    """Raw accepted webhook bodies, deduplicated by hash, pruned after a few days: for replay and debugging."""
+
+    __tablename__ = "webhook_bodies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[dt.datetime]
+    source: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    size: Mapped[int]
+    alert_count: Mapped[int]
+    truncated_alerts: Mapped[int] = mapped_column(default=0)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_webhook_bodies_received_at", "received_at"),)
+
+
+class RejectedWebhook(Base):
+    """Dead letters: every body the webhook refused, with the reason, replayable after a fix."""
+
+    __tablename__ = "rejected_webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[dt.datetime]
+    source: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    status_code: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    content_type: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    replayed_at: Mapped[dt.datetime | None]
+    replay_status: Mapped[int | None]
+
+    __table_args__ = (Index("ix_rejected_webhooks_received_at", "received_at"),)

@@ -1,0 +1,116 @@
+"""The outbox: notification intents (items, unique per alert, channel, kind, level and repeat) and the messages
+that carry them to a channel. Intents are created exactly once, with INSERT … ON CONFLICT DO NOTHING; a message is
+kept only when at least one of its items was actually inserted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from typing import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..domain import NotificationStatus
+from .models import Notification, NotificationItem
+from .sql import chunks, insert_ignore, rows_per_statement
+
+_messages = Notification.__table__
+_items = NotificationItem.__table__
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Intent:
+    """Tell `channel` about alert `alert_id` (kind, level, repeat). Intents with equal `message_key`, channel,
+    kind and level share one message: the alerts of one Alertmanager group that reached a level together."""
+
+    alert_id: int
+    channel: str
+    kind: str
+    level: str
+    group_id: str
+    group_key: str
+    repeat_no: int = 0
+    message_key: str = ""  # defaults to group_id; per-alert for channels that never group (PagerDuty)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Enqueued:
+    message_ids: list[int]
+    items: int
+
+
+def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) -> Enqueued:
+    """Create the messages and intents in a handful of statements, whatever the number of alerts."""
+    if not intents:
+        return Enqueued([], 0)
+    grouped: dict[tuple[str, str, str, str], list[Intent]] = defaultdict(list)
+    for intent in intents:
+        grouped[(intent.message_key or intent.group_id, intent.channel, intent.kind, intent.level)].append(intent)
+    keys = list(grouped)
+    message_rows = [
+        {
+            "channel": channel,
+            "kind": kind,
+            "level": level,
+            "group_key": grouped[key][0].group_key,
+            "group_id": grouped[key][0].group_id,
+            "status": NotificationStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for key in keys
+        for (_, channel, kind, level) in [key]
+    ]
+    message_ids: list[int] = []
+    stmt = sa.insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+    for part in chunks(message_rows, rows_per_statement(len(message_rows[0]))):
+        message_ids.extend(row.id for row in conn.execute(stmt, list(part)))
+
+    item_rows = [
+        {
+            "notification_id": message_id,
+            "alert_id": i.alert_id,
+            "channel": i.channel,
+            "kind": i.kind,
+            "level": i.level,
+            "repeat_no": i.repeat_no,
+        }
+        for key, message_id in zip(keys, message_ids)
+        for i in grouped[key]
+    ]
+    used: set[int] = set()
+    inserted = 0
+    stmt = insert_ignore(conn, _items).returning(_items.c.notification_id)
+    for part in chunks(item_rows, rows_per_statement(len(item_rows[0]))):
+        for row in conn.execute(stmt, list(part)):
+            used.add(row.notification_id)
+            inserted += 1
+    empty = [m for m in message_ids if m not in used]
+    for part in chunks(empty, 900):
+        # Every intent of these messages already existed (a retry, a duplicate, a second engine): no message.
+        conn.execute(sa.delete(_messages).where(_messages.c.id.in_(part)))
+    kept = [m for m in message_ids if m in used]
+    return Enqueued(kept, inserted)
+
+
+def told_channels(conn: Connection, alert_ids: Sequence[int]) -> dict[int, set[str]]:
+    """The channels that were told about each alert (any intent not given up on), for resolution notices."""
+    told: dict[int, set[str]] = defaultdict(set)
+    for part in chunks(list(alert_ids), 900):
+        rows = conn.execute(
+            sa.select(_items.c.alert_id, _items.c.channel)
+            .join(_messages, _messages.c.id == _items.c.notification_id)
+            .where(
+                _items.c.alert_id.in_(part),
+                _items.c.kind != "resolved",
+                _messages.c.status != NotificationStatus.DEAD.value,
+            )
+            .distinct()
+        )
+        for row in rows:
+            told[row.alert_id].add(row.channel)
+    return told

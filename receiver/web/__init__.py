@@ -1,0 +1,1 @@
+"""Thin Flask blueprints: authenticate, parse parameters, call the store and engine, shape JSON."""

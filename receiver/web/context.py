@@ -1,0 +1,30 @@
+"""What the views share, built once by create_app and stored on the app (no module-level singletons)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+from flask import current_app
+from sqlalchemy.engine import Engine
+
+from ..clock import Clock
+from ..config import Config
+from ..metrics import Metrics
+from .auth import Authenticator
+
+
+@dataclasses.dataclass
+class Services:
+    config: Config
+    db: Engine
+    clock: Clock
+    metrics: Metrics
+    auth: Authenticator
+    # A body above this size waits for the gate: a 64 MiB body parses into far more memory, so only a few at once.
+    large_body_bytes: int = 4 * 1024 * 1024
+    large_body_gate: threading.BoundedSemaphore = dataclasses.field(default_factory=lambda: threading.BoundedSemaphore(1))
+
+
+def services() -> Services:
+    return current_app.extensions["alert_receiver"]

@@ -1,0 +1,127 @@
+"""POST /webhook and /webhook/<name>: authenticate, bound, parse, ingest in one transaction, answer after commit.
+
+Status codes follow Alertmanager's retry rules: it retries 5xx and network errors within a round, and sends the
+same body again every group_interval after a 4xx. So a 4xx is only for input that can never succeed; anything a
+retry could fix (storage down or locked, overload) is a 503 with Retry-After. Every refused body is kept as a
+dead letter with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, g, jsonify, request
+
+from .. import payload as payload_mod
+from ..domain import Role
+from ..engine.ingest import ingest
+from ..store import webhooks as webhook_store
+from ..store.db import is_unavailable, write_transaction
+from .auth import require
+from .context import services
+from .errors import ApiError
+
+log = logging.getLogger("receiver.webhook")
+bp = Blueprint("webhook", __name__)
+
+RETRY_AFTER_SECONDS = "5"
+_READ_CHUNK = 1024 * 1024
+
+
+@bp.after_request
+def _count(response):
+    services().metrics.webhook_requests.labels(code=str(response.status_code)).inc()
+    return response
+
+
+@bp.post("/webhook")
+@bp.post("/webhook/<name>")
+@require(Role.WEBHOOK)
+def receive(name: str = ""):
+    svc = services()
+    started = time.perf_counter()
+    limit = svc.config.server.max_body_size
+    length = request.content_length
+
+    content_type = request.mimetype or ""
+    if content_type != "application/json":
+        body, size = _read_bounded(min(limit, webhook_store.REJECTED_BODY_MAX))
+        return _reject(415, "unsupported_media_type", f"Content-Type must be application/json, got {content_type or 'none'!r}",
+                       body=body, size=max(size, length or 0), source=name)
+    if length is not None and length > limit:
+        body, _ = _read_bounded(webhook_store.REJECTED_BODY_MAX)
+        return _reject(413, "body_too_large", f"{length} bytes is over the {limit}-byte limit (server.max_body_size)",
+                       body=body, size=length, source=name)
+
+    big = (length or 0) > svc.large_body_bytes
+    if big and not svc.large_body_gate.acquire(timeout=2.0):
+        raise ApiError(503, "overloaded", "too many large webhooks at once; retry", headers={"Retry-After": RETRY_AFTER_SECONDS})
+    try:
+        body, size = _read_bounded(limit + 1)
+        if size > limit:
+            return _reject(413, "body_too_large", f"over the {limit}-byte limit (server.max_body_size)",
+                           body=body, size=size, source=name)
+        try:
+            parsed = payload_mod.parse(body)
+        except payload_mod.PayloadError as exc:
+            return _reject(exc.status, exc.reason, exc.message, body=body, size=size, source=name, path=exc.path)
+        now = svc.clock.now()
+        try:
+            with write_transaction(svc.db) as conn:
+                result = ingest(conn, parsed, config=svc.config, now=now, source=name, raw_body=body)
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("storage unavailable, answering 503", extra={"error": type(exc).__name__, "source": name})
+                raise ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",
+                               headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+            raise
+    finally:
+        if big:
+            svc.large_body_gate.release()
+
+    m = svc.metrics
+    for outcome, count in result.outcomes.items():
+        m.alerts_ingested.labels(result=outcome).inc(count)
+    if parsed.truncated_alerts:
+        m.truncated_alerts.inc(parsed.truncated_alerts)
+        log.info("webhook truncated by Alertmanager", extra={"truncated_alerts": parsed.truncated_alerts, "source": name})
+    if result.unknown_severities:
+        m.unknown_severity.inc(sum(result.unknown_severities.values()))
+        log.warning("unknown severity, default level used",
+                    extra={"severities": ",".join(sorted(result.unknown_severities)), "source": name})
+    m.ingest_duration.observe(time.perf_counter() - started)
+    return jsonify({"status": "ok", "alerts": len(parsed.alerts), "truncated_alerts": parsed.truncated_alerts,
+                    **{k: v for k, v in sorted(result.outcomes.items())}})
+
+
+def _read_bounded(limit: int) -> tuple[bytes, int]:
+    """Read at most `limit` bytes of the body; return them and how many bytes were seen in all (up to limit+1)."""
+    chunks = []
+    seen = 0
+    stream = request.stream
+    while seen <= limit:
+        chunk = stream.read(min(_READ_CHUNK, limit + 1 - seen))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        seen += len(chunk)
+    return b"".join(chunks)[:limit], seen
+
+
+def _reject(status: int, reason: str, detail: str, *, body: bytes, size: int, source: str, path: str = ""):
+    svc = services()
+    svc.metrics.webhook_rejected.labels(reason=reason).inc()
+    dead_letter_id = None
+    try:
+        with write_transaction(svc.db) as conn:
+            dead_letter_id = webhook_store.record_rejection(
+                conn, body=body, size=size, source=source, status_code=status, reason=reason, detail=detail,
+                content_type=request.content_type or "", now=svc.clock.now(),
+                keep_at_most=svc.config.retention.rejected_max)
+    except Exception as exc:  # the refusal stands even if the dead letter cannot be written
+        log.error("could not record rejected webhook", extra={"error": type(exc).__name__, "reason": reason})
+    log.info("webhook rejected", extra={"status": status, "reason": reason, "detail": detail[:300], "source": source,
+                                        "dead_letter_id": dead_letter_id})
+    extra = {"path": path} if path else {}
+    raise ApiError(status, reason, detail, dead_letter_id=dead_letter_id, **extra)
