@@ -1,0 +1,101 @@
+"""The README's run command for real: `alert-receiver serve` under gunicorn, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+import yaml
+
+from ..support.fixtures import captures, raw, source_of
+from ..support.process import ReceiverProcess
+from ..web.test_webhook import expected_occurrences
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def config_path(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/receiver.db"
+    else:
+        url = request.getfixturevalue("pg_server").create_database(f"e2e_{tmp_path.name[-20:]}".replace("-", "_"))
+    path = tmp_path / "receiver.yml"
+    path.write_text(yaml.safe_dump({"database": {"url": url}}))
+    return path
+
+
+def all_alerts(base: str) -> list[dict]:
+    out, cursor = [], None
+    while True:
+        page = requests.get(base + "/api/v1/alerts", params={"limit": 1000, **({"cursor": cursor} if cursor else {})},
+                            timeout=10).json()
+        out.extend(page["alerts"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return out
+
+
+def post(base: str, body: bytes, path: str = "/webhook") -> requests.Response:
+    return requests.post(base + path, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+
+
+def test_serve_ingests_every_capture_dedupes_concurrent_posts_and_survives_a_restart(config_path):
+    receiver = ReceiverProcess(config_path).start().wait_ready()
+    try:
+        base = receiver.url
+        for cap in captures():
+            name = cap["_file"][:-5]
+            src = source_of(cap)
+            r = post(base, raw(name), f"/webhook/{src}" if src else "/webhook")
+            assert r.status_code == 200, (name, r.text)
+        listed = all_alerts(base)
+        assert {(a["fingerprint"], a["status"]) for a in listed} == expected_occurrences()
+        assert len(listed) == len(expected_occurrences())
+
+        for cap in captures():  # everything again: no count changes
+            assert post(base, raw(cap["_file"][:-5])).status_code == 200
+        assert len(all_alerts(base)) == len(listed)
+
+        # 20 concurrent duplicates of a body never seen before (as two HA peers and retries would send).
+        body = json.loads(raw("a_single_firing"))
+        body["alerts"][0]["labels"]["instance"] = "concurrency-test:9100"
+        body["alerts"][0].pop("fingerprint")
+        data = json.dumps(body).encode()
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            codes = list(pool.map(lambda _: post(base, data).status_code, range(20)))
+        assert codes == [200] * 20
+        same = [a for a in all_alerts(base) if a["instance"] == "concurrency-test:9100"]
+        assert len(same) == 1
+        detail = requests.get(f"{base}/api/v1/alerts/{same[0]['id']}", timeout=10).json()
+        assert [e["kind"] for e in detail["timeline"]] == ["received"]
+
+        # Metrics are aggregated over every gunicorn worker.
+        metrics = requests.get(base + "/metrics", timeout=10).text
+        total_200 = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                        if line.startswith('alert_receiver_webhook_requests_total{code="200"}'))
+        assert total_200 == 2 * len(captures()) + 20
+        before = all_alerts(base)
+    finally:
+        assert receiver.stop() == 0, receiver.log()
+
+    again = ReceiverProcess(config_path).start().wait_ready()
+    try:
+        assert all_alerts(again.url) == before
+    finally:
+        again.stop()
+
+
+def test_serve_refuses_a_public_address_without_tokens(tmp_path):
+    path = tmp_path / "receiver.yml"
+    path.write_text(yaml.safe_dump({"database": {"url": f"sqlite:///{tmp_path}/r.db"}}))
+    proc = subprocess.run([sys.executable, "-m", "receiver", "serve", "--host", "0.0.0.0", "--port", "1"],
+                          env={"RECEIVER_CONFIG": str(path), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0
+    assert "refusing to listen on 0.0.0.0 without tokens" in proc.stderr
+    assert "auth.required: false" in proc.stderr
