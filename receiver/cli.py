@@ -126,5 +126,40 @@ def check_config(path: str | None) -> None:
                f"{len(config.auth.tokens)} token(s)")
 
 
+@main.group()
+def routes() -> None:
+    """Ask the receiver's routing: who is told, and when, for a set of labels."""
+
+
+@routes.command("test")
+@click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG")
+@click.option("--labels", "labels_text", required=True,
+              help='Alertmanager matcher syntax, equality only: \'severity="warning",team="db"\'')
+def routes_test(config_path: str | None, labels_text: str) -> None:
+    """Print the matching route(s), the start level and the escalation timeline for LABELS."""
+    from .engine.timeline import escalation_timeline
+    from .fields import format_duration
+    from .matchers import MatcherError, parse_matchers
+
+    try:
+        matchers = parse_matchers(labels_text)
+    except MatcherError as exc:
+        raise click.BadParameter(str(exc), param_hint="--labels") from None
+    if any(m.op != "=" for m in matchers):
+        raise click.BadParameter("labels are name=\"value\" pairs (no !=, =~, !~)", param_hint="--labels")
+    labels = {m.name: m.value for m in matchers}
+    timeline = escalation_timeline(_load(config_path), labels)
+    click.echo(f"routes: {', '.join(timeline.routes)}")
+    note = "" if timeline.severity_known else f" (severity {labels.get('severity')!r} is not mapped: default level)"
+    click.echo(f"level: {timeline.start_level.value}{note}")
+    if not timeline.notify:
+        click.echo("escalate: false — never escalated or notified")
+        return
+    for step in timeline.steps:
+        click.echo(str(step))
+    if timeline.repeat_every:
+        click.echo(f"then every {format_duration(timeline.repeat_every)} at L1 until acknowledged or resolved")
+
+
 if __name__ == "__main__":
     main()

@@ -55,3 +55,5 @@ def configure(fmt: str = "logfmt", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic narrates every migration context (also each /-/ready check): keep it to warnings.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -1,0 +1,77 @@
+"""The command line: check-config exit codes and messages, routes test timelines."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+from click.testing import CliRunner
+
+from receiver.cli import is_loopback, main
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "testdata" / "configs"
+BAD = sorted(p for p in (CONFIGS / "bad").glob("*.yml"))
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args, env=None):
+        return runner.invoke(main, list(args), env={"RECEIVER_CONFIG": None, **(env or {})}, catch_exceptions=False)
+
+    return invoke
+
+
+def test_check_config_ok_for_defaults_and_a_good_file(run):
+    result = run("check-config")
+    assert result.exit_code == 0 and "built-in defaults: OK" in result.output
+    result = run("check-config", str(CONFIGS / "good" / "minimal.yml"))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_check_config_fails_naming_file_key_and_fix(run, path):
+    expected = (path.with_suffix(".expected")).read_text().splitlines()
+    result = run("check-config", str(path), env={"SMTP_PASSWORD": None})
+    assert result.exit_code == 1
+    for fragment in filter(None, (line.strip() for line in expected)):
+        assert fragment in result.output, fragment
+    assert path.name in result.output
+
+
+def test_routes_test_prints_the_timeline_with_route_overrides(run, tmp_path):
+    cfg = tmp_path / "receiver.yml"
+    cfg.write_text("""
+channels:
+  pd: {type: pagerduty, routing_key: "k"}
+  slack: {type: slack, webhook_url: "https://hooks.slack.com/services/x"}
+routes:
+  - matchers: ['team="db"']
+    levels: {L1: [pd]}
+    escalation: {L3: {escalate_after: 2m}}
+  - levels: {L1: [pd, slack], L2: [slack], L3: [log]}
+""")
+    out = run("routes", "test", "-c", str(cfg), "--labels", 'severity="info",team="db"').output.splitlines()
+    assert out == [
+        'routes: route[0] team="db"',
+        "level: L3",
+        "+0s L3 firing → log",
+        "+2m L2 escalated → slack",
+        "+17m L1 escalated → pd",
+        "+32m L1 repeat → pd",
+        "then every 15m at L1 until acknowledged or resolved",
+    ]
+    out = run("routes", "test", "-c", str(cfg), "--labels", 'severity="critical"').output.splitlines()
+    assert out[:3] == ["routes: default", "level: L1", "+0s L1 firing → pd, slack"]
+
+
+def test_routes_test_rejects_non_equality_labels(run):
+    result = CliRunner().invoke(main, ["routes", "test", "--labels", 'team=~"db"'])
+    assert result.exit_code == 2 and "--labels" in result.output
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
+                                            ("0.0.0.0", False), ("10.1.2.3", False), ("receiver.example", False)])
+def test_is_loopback(host, loopback):
+    assert is_loopback(host) is loopback
