@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import threading
 
 from flask import current_app
@@ -24,6 +25,9 @@ class Services:
     # A body above this size waits for the gate: a 64 MiB body parses into far more memory, so only a few at once.
     large_body_bytes: int = 4 * 1024 * 1024
     large_body_gate: threading.BoundedSemaphore = dataclasses.field(default_factory=lambda: threading.BoundedSemaphore(1))
+    # When this process last pruned old raw bodies (they are kept only server.raw_bodies_days).
+    last_body_prune: dt.datetime | None = None
+    body_prune_every: dt.timedelta = dt.timedelta(hours=1)
 
 
 def services() -> Services:

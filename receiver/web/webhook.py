@@ -8,6 +8,7 @@ dead letter with its reason.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 
@@ -91,8 +92,26 @@ def receive(name: str = ""):
         log.warning("unknown severity, default level used",
                     extra={"severities": ",".join(sorted(result.unknown_severities)), "source": name})
     m.ingest_duration.observe(time.perf_counter() - started)
+    _prune_raw_bodies(now)
     return jsonify({"status": "ok", "alerts": len(parsed.alerts), "truncated_alerts": parsed.truncated_alerts,
                     **{k: v for k, v in sorted(result.outcomes.items())}})
+
+
+def _prune_raw_bodies(now) -> None:
+    """Raw bodies are kept retention.raw_bodies_days; each process prunes at most once an hour, after its answer
+    is committed, in its own short transaction (an indexed range delete)."""
+    svc = services()
+    if svc.last_body_prune is not None and now - svc.last_body_prune < svc.body_prune_every:
+        return
+    svc.last_body_prune = now
+    cutoff = now - dt.timedelta(days=svc.config.retention.raw_bodies_days)
+    try:
+        with write_transaction(svc.db) as conn:
+            pruned = webhook_store.prune_bodies(conn, older_than=cutoff)
+        if pruned:
+            log.info("pruned raw webhook bodies", extra={"pruned": pruned, "older_than": cutoff.isoformat()})
+    except Exception as exc:  # pruning is housekeeping: never fail a committed webhook for it
+        log.warning("could not prune raw webhook bodies", extra={"error": type(exc).__name__})
 
 
 def _read_bounded(limit: int) -> tuple[bytes, int]:

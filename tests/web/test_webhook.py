@@ -274,3 +274,16 @@ class TestAuth:
         assert client.get("/api/v1/alerts").status_code == 401
         assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 403
         assert client.get("/api/v1/alerts", headers={"Authorization": "Bearer read-token-0123"}).status_code == 200
+
+
+def test_raw_bodies_are_pruned_after_their_retention(client, db, clock):
+    import datetime as dt
+
+    post(client, raw("a_single_firing"))
+    clock.advance(dt.timedelta(days=2).total_seconds())
+    post(client, raw("b_group_5_firing"))  # within the hour of the last prune: nothing pruned yet
+    clock.advance(dt.timedelta(days=1, hours=1).total_seconds())
+    post(client, raw("g_routing_info"))  # a is now 3 days 1 hour old, b 1 day 1 hour
+    with db.connect() as conn:
+        kept = conn.execute(sa.select(WebhookBody.body).order_by(WebhookBody.id)).scalars().all()
+    assert kept == [raw("b_group_5_firing"), raw("g_routing_info")]
