@@ -75,3 +75,18 @@ def test_routes_test_rejects_non_equality_labels(run):
                                             ("0.0.0.0", False), ("10.1.2.3", False), ("receiver.example", False)])
 def test_is_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_the_readme_config_example_is_valid(run, tmp_path):
+    import re
+
+    readme = (CONFIGS.parents[2] / "README.md").read_text()
+    example = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("database:"))
+    secret = tmp_path / "read-token"
+    secret.write_text("read-secret\n")
+    path = tmp_path / "receiver.yml"
+    path.write_text(example.replace("/run/secrets/read-token", str(secret)))
+    env = {name: "https://example.org/x" for name in re.findall(r"\$\{(\w+)\}", example)}
+    result = run("check-config", str(path), env=env)
+    assert result.exit_code == 0, result.output
+    assert "7 channel(s), 3 route(s), 2 token(s)" in result.output
