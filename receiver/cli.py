@@ -71,8 +71,10 @@ def _serve(config_path, host, port, workers, migrate) -> None:
     port = port or config.server.port
     tokens = config.auth.tokens
     if config.source is None:
-        log.warning("NO CONFIG FILE: running on built-in defaults (SQLite %s, every level to the log channel, no auth). "
-                    "Set RECEIVER_CONFIG=receiver.yml to configure.", config.database.url)
+        from .logs import redact
+
+        log.warning("NO CONFIG FILE: running on built-in defaults (database %s, every level to the log channel, "
+                    "no auth). Set RECEIVER_CONFIG=receiver.yml to configure.", redact(config.database.url))
     if not tokens:
         if not is_loopback(host) and config.auth.required is not False:
             raise click.ClickException(

@@ -1,0 +1,513 @@
+#!/usr/bin/env python3
+"""Sustained webhook ingest through gunicorn, against the bare ceiling of the same stack.
+
+    python3 bench/ingest.py [--duration 10] [--backends sqlite,postgresql] [--sizes 1,10,100]
+
+For every body size: a bare Flask app under the receiver's own gunicorn settings (bench/bare_app.py: parse the
+JSON, answer 200) gives the ceiling; then `alert-receiver serve` on a fresh database per backend × size takes the
+same load. The load is Debian's `wrk` with bench/wrk_webhook.lua (new fingerprints on every request). After each
+receiver run the server is stopped with SIGTERM (graceful: in-flight requests finish) and the database is counted:
+alerts stored vs alerts acknowledged with 2xx, their events, notification items and messages.
+
+Prints a table per backend × size and writes bench/results/ingest-<timestamp>.json. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, REPO)
+
+LUA = os.path.join(BENCH_DIR, "wrk_webhook.lua")
+BARE = os.path.join(BENCH_DIR, "bare_app.py")
+RESULTS = os.path.join(BENCH_DIR, "results")
+TOKEN = "bench-webhook-token-0123456789abcdef"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The issue's targets. (backend, alerts per body) -> description; checked in verdict().
+TARGETS = {
+    ("sqlite", 100): "≥10000 alerts/s",
+    ("postgresql", 100): "≥5000 alerts/s",
+    ("sqlite", 1): "≥20% bare req/s, p99<50ms",
+}
+
+
+# --- small helpers --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, deadline_s: float, log_path: str) -> None:
+    """Poll `url` until it answers 200; fail if the process dies or the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before ready:\n{tail(log_path)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except OSError as exc:
+            last = type(exc).__name__
+        time.sleep(0.05)  # poll interval, bounded by the deadline above
+    raise RuntimeError(f"{url} not ready after {deadline_s}s ({last}):\n{tail(log_path)}")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 40) -> int:
+    """SIGTERM (gunicorn: graceful, in-flight requests finish) and wait; SIGKILL only past the timeout."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def tail(path: str, lines: int = 30) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def proc_tree_ticks(root_pid: int) -> int:
+    """utime+stime (clock ticks) of a live process and all its live descendants."""
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(")") + 2:].split()
+        pid = int(entry)
+        parent[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    total = 0
+    for pid in ticks:
+        p = pid
+        while p and p != root_pid:
+            p = parent.get(p, 0)
+        if p == root_pid:
+            total += ticks[pid]
+    return total
+
+
+def system_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+# --- wrk --------------------------------------------------------------------------------------------------------
+
+
+def run_wrk(port: int, *, alerts: int, prefix: str, seconds: float, threads: int, connections: int,
+            token: str, watch: dict[str, int], log_dir: str) -> dict:
+    """One wrk run; returns wrk's summary plus CPU use of wrk (rusage) and of the `watch` process trees."""
+    env = {**os.environ, "BENCH_ALERTS": str(alerts), "BENCH_PREFIX": prefix, "BENCH_TOKEN": token,
+           "BENCH_PATH": "/webhook"}
+    out_path = os.path.join(log_dir, f"wrk-{prefix}.out")
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+           "-s", LUA, f"http://127.0.0.1:{port}/webhook"]
+    before = {name: proc_tree_ticks(pid) for name, pid in watch.items()}
+    sys_before = system_ticks()
+    started = time.monotonic()
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, rusage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - started
+    sys_after = system_ticks()
+    after = {name: proc_tree_ticks(pid) for name, pid in watch.items()}
+    text = open(out_path).read()
+    line = next((l for l in text.splitlines() if l.startswith("BENCH_JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {' '.join(cmd)}\n{text[-2000:]}")
+    result = json.loads(line[len("BENCH_JSON "):])
+    ncpu = os.cpu_count() or 1
+    cpu = {"wrk": (rusage.ru_utime + rusage.ru_stime) / wall}
+    for name in watch:
+        cpu[name] = (after[name] - before[name]) / CLK_TCK / wall
+    busy = (sys_after[0] - sys_before[0]) / max(1, sys_after[1] - sys_before[1])
+    cpu["system_busy"] = busy  # fraction of all CPUs
+    result["cpu_cores"] = {k: round(v, 3) for k, v in cpu.items()}  # in cores (1.0 = one core busy)
+    result["cpu_count"] = ncpu
+    result["wall_s"] = round(wall, 3)
+    return result
+
+
+def summarise(w: dict, alerts: int) -> dict:
+    seconds = w["duration_us"] / 1e6
+    errors = w["errors"]
+    ok = w["requests"] - errors["status"]
+    p = w["latency_us"]["percentiles"]
+    return {
+        "requests": w["requests"],
+        "ok_requests": ok,
+        "non_2xx": errors["status"],
+        "socket_errors": {k: v for k, v in errors.items() if k != "status"},
+        "seconds": round(seconds, 3),
+        "req_per_s": w["requests"] / seconds,
+        "ok_req_per_s": ok / seconds,
+        "alerts_per_s": ok * alerts / seconds,
+        "p50_ms": p["50"] / 1000,
+        "p90_ms": p["90"] / 1000,
+        "p99_ms": p["99"] / 1000,
+        "p999_ms": p["99.9"] / 1000,
+        "max_ms": w["latency_us"]["max"] / 1000,
+        "cpu_cores": w["cpu_cores"],
+    }
+
+
+# --- servers ----------------------------------------------------------------------------------------------------
+
+
+def start_bare(port: int, workers: int | None, log_path: str) -> subprocess.Popen:
+    cmd = [sys.executable, BARE, "--host", "127.0.0.1", "--port", str(port)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    return subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def write_config(path: str, url: str, token: str) -> None:
+    import yaml
+
+    config = {"database": {"url": url}}
+    if token:
+        config["auth"] = {"tokens": [{"name": "bench", "token": token, "role": "webhook"}]}
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+
+
+def start_receiver(port: int, workers: int | None, config_path: str, log_path: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "receiver", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["RECEIVER_CONFIG"] = config_path
+    return subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=REPO, env=env)
+
+
+class DurablePostgres:
+    """PostgreSQL 15 with its durable defaults (fsync, synchronous_commit, full_page_writes all on), unlike the
+    test server in tests/support/postgres.py, which turns them off for speed."""
+
+    def __init__(self):
+        from tests.support.postgres import PostgresServer
+
+        self.server = PostgresServer()
+        self.opts = (f"-p {self.server.port} -c listen_addresses=127.0.0.1 -k {self.server.root} "
+                     f"-c max_connections=200")
+
+    def start(self) -> "DurablePostgres":
+        s = self.server
+        subprocess.run(s._cmd(s.initdb, "-D", s.data, "-A", "trust", "-U", s.user, "-E", "UTF8", "--locale=C"),
+                       check=True, capture_output=True)
+        subprocess.run(s._cmd(s.pg_ctl, "-D", s.data, "-o", self.opts, "-l", os.path.join(s.root, "log"),
+                              "-w", "-t", "60", "start"), check=True, capture_output=True)
+        return self
+
+    def settings(self) -> dict:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.server.port} user={self.server.user} dbname=postgres") as c:
+            return {name: c.execute(f"SHOW {name}").fetchone()[0]
+                    for name in ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method",
+                                 "shared_buffers")}
+
+    def postmaster_pid(self) -> int:
+        with open(os.path.join(self.server.data, "postmaster.pid")) as f:
+            return int(f.readline())
+
+    def create_database(self, name: str) -> str:
+        return self.server.create_database(name)
+
+    def cleanup(self) -> None:
+        self.server.cleanup()
+
+
+def count_rows(url: str, prefix: str) -> dict:
+    """What the measured phase left in the database (alerts whose fingerprint starts with its prefix)."""
+    import sqlalchemy as sa
+
+    from receiver.store.db import normalise_url
+
+    engine = sa.create_engine(normalise_url(url))
+    like = prefix + "%"
+    try:
+        with engine.connect() as conn:
+            def q(sql):
+                return conn.execute(sa.text(sql), {"like": like} if ":like" in sql else {}).scalar_one()
+
+            counts = {
+                "alerts": q("SELECT count(*) FROM alerts WHERE fingerprint LIKE :like"),
+                "events": q("SELECT count(*) FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+                            "WHERE a.fingerprint LIKE :like"),
+                "notification_items": q("SELECT count(*) FROM notification_items i JOIN alerts a ON a.id = i.alert_id "
+                                        "WHERE a.fingerprint LIKE :like"),
+                "notifications": q("SELECT count(DISTINCT i.notification_id) FROM notification_items i "
+                                   "JOIN alerts a ON a.id = i.alert_id WHERE a.fingerprint LIKE :like"),
+                "webhook_bodies_total": q("SELECT count(*) FROM webhook_bodies"),
+                "alerts_total": q("SELECT count(*) FROM alerts"),
+            }
+            if engine.dialect.name == "sqlite":
+                counts["sqlite_journal_mode"] = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+    finally:
+        engine.dispose()
+    return counts
+
+
+def sqlite_sizes(directory: str) -> dict:
+    return {name: os.path.getsize(os.path.join(directory, name)) for name in sorted(os.listdir(directory))
+            if name.startswith("bench.db")}
+
+
+# --- one case ---------------------------------------------------------------------------------------------------
+
+
+def new_prefix(phase: int) -> str:
+    return f"{random.getrandbits(16):04x}{phase:02x}"
+
+
+def load(port: int, alerts: int, args, watch: dict[str, int], log_dir: str) -> tuple[str, dict, dict]:
+    """Warm up, then measure. Returns the measured phase's fingerprint prefix, wrk result, summary."""
+    if args.warmup > 0:
+        run_wrk(port, alerts=alerts, prefix=new_prefix(0), seconds=args.warmup, threads=args.threads,
+                connections=args.connections, token=args.token, watch=watch, log_dir=log_dir)
+    prefix = new_prefix(1)
+    w = run_wrk(port, alerts=alerts, prefix=prefix, seconds=args.duration, threads=args.threads,
+                connections=args.connections, token=args.token, watch=watch, log_dir=log_dir)
+    return prefix, w, summarise(w, alerts)
+
+
+def run_bare(alerts: int, args, work: str) -> dict:
+    port = free_port()
+    log_path = os.path.join(work, f"bare-{alerts}.log")
+    proc = start_bare(port, args.workers, log_path)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/-/ready", proc, 30, log_path)
+        _, w, s = load(port, alerts, args, {"server": proc.pid}, work)
+    finally:
+        stop(proc)
+    return {"backend": "bare", "alerts_per_webhook": alerts, **s, "wrk": w}
+
+
+def run_receiver(backend: str, alerts: int, args, work: str, pg: DurablePostgres | None) -> dict:
+    case_dir = tempfile.mkdtemp(prefix=f"{backend}-{alerts}-", dir=work)
+    if backend == "sqlite":
+        url = f"sqlite:///{os.path.join(case_dir, 'bench.db')}"
+    else:
+        url = pg.create_database(f"bench_{alerts}_{int(time.time())}")
+    config_path = os.path.join(case_dir, "receiver.yml")
+    write_config(config_path, url, args.token)
+    port = free_port()
+    log_path = os.path.join(case_dir, "receiver.log")
+    proc = start_receiver(port, args.workers, config_path, log_path)
+    watch = {"server": proc.pid}
+    if pg is not None:
+        watch["postgres"] = pg.postmaster_pid()
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/-/ready", proc, 60, log_path)
+        prefix, w, s = load(port, alerts, args, watch, case_dir)
+    finally:
+        code = stop(proc)
+    counts = count_rows(url, prefix)
+    acked = s["ok_requests"] * alerts
+    in_flight_bound = (args.connections + s["socket_errors"]["timeout"] + s["socket_errors"]["read"]) * alerts
+    extra = counts["alerts"] - acked
+    problems = []
+    if extra < 0:
+        problems.append(f"LOST: {-extra} acknowledged alerts not stored")
+    if extra > in_flight_bound:
+        problems.append(f"{extra} more alerts stored than acknowledged (bound {in_flight_bound})")
+    if counts["events"] < counts["alerts"]:
+        problems.append(f"events {counts['events']} < alerts {counts['alerts']}")
+    if counts["notification_items"] < counts["alerts"]:
+        problems.append(f"notification_items {counts['notification_items']} < alerts {counts['alerts']}")
+    if counts["notifications"] == 0 and counts["alerts"]:
+        problems.append("no notifications")
+    if s["non_2xx"]:
+        problems.append(f"{s['non_2xx']} non-2xx responses")
+    log_text = open(log_path, errors="replace").read()
+    error_lines = [l for l in log_text.splitlines() if "ERROR" in l or "Traceback" in l or "level=error" in l]
+    if error_lines:
+        problems.append(f"{len(error_lines)} error lines in the server log, e.g. {error_lines[0][:200]}")
+    if code not in (0, None):
+        problems.append(f"server exit code {code}")
+    result = {
+        "backend": backend, "alerts_per_webhook": alerts, **s, "wrk": w, "prefix": prefix,
+        "acknowledged_alerts": acked, "stored": counts, "stored_minus_acknowledged": extra,
+        "in_flight_bound": in_flight_bound, "integrity_ok": not problems, "problems": problems,
+        "server_log_tail": tail(log_path, 10) if problems else "",
+    }
+    if backend == "sqlite":
+        result["sqlite_files"] = sqlite_sizes(case_dir)
+    if not args.keep:
+        if backend == "sqlite":
+            shutil.rmtree(case_dir, ignore_errors=True)
+    return result
+
+
+def verdict(r: dict, bare: dict) -> tuple[str, bool | None]:
+    key = (r["backend"], r["alerts_per_webhook"])
+    ratio = r["ok_req_per_s"] / bare["req_per_s"] if bare["req_per_s"] else 0.0
+    if key == ("sqlite", 100):
+        ok = r["alerts_per_s"] >= 10_000
+    elif key == ("postgresql", 100):
+        ok = r["alerts_per_s"] >= 5_000
+    elif key == ("sqlite", 1):
+        ok = ratio >= 0.20 and r["p99_ms"] < 50
+    else:
+        return "—", None
+    ok = ok and r["integrity_ok"]
+    return ("PASS" if ok else "FAIL"), ok
+
+
+# --- main -------------------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="webhook ingest benchmark: receiver vs bare Flask ceiling")
+    parser.add_argument("--duration", type=float, default=10, help="measured seconds per case [10]")
+    parser.add_argument("--warmup", type=float, default=2, help="warm-up seconds per case, not measured [2]")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--sizes", default="1,10,100", help="alerts per webhook")
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers [receiver default: 2×CPUs+1]")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads [2]")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections [16]")
+    parser.add_argument("--no-token", dest="token", action="store_const", const="", default=TOKEN,
+                        help="run the receiver without auth tokens (default: one webhook bearer token)")
+    parser.add_argument("--keep", action="store_true", help="keep databases and logs (printed at the end)")
+    args = parser.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    for b in backends:
+        if b not in ("sqlite", "postgresql"):
+            parser.error(f"unknown backend {b!r}")
+    if not shutil.which("wrk"):
+        parser.error("wrk not found: apt-get install wrk")
+
+    from receiver.gunicorn_conf import settings
+
+    gconf = settings("127.0.0.1", 0, workers=args.workers)
+    work = tempfile.mkdtemp(prefix="alert-receiver-bench-")
+    started = dt.datetime.now(dt.timezone.utc)
+    meta = {
+        "started": started.isoformat(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
+        "duration_s": args.duration, "warmup_s": args.warmup, "wrk": {"threads": args.threads, "connections": args.connections},
+        "gunicorn": {k: v for k, v in gconf.items() if not callable(v)}, "auth_token": bool(args.token),
+        "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip(),
+        "git_dirty": bool(subprocess.run(["git", "status", "--porcelain", "receiver"], cwd=REPO, capture_output=True,
+                                         text=True).stdout.strip()),
+    }
+    print(f"alert-receiver ingest bench: {meta['cpus']} CPUs, gunicorn {gconf['worker_class']} × {gconf['workers']}, "
+          f"wrk -t{args.threads} -c{args.connections}, {args.warmup:g}s warm-up + {args.duration:g}s per case, "
+          f"auth {'on' if args.token else 'off'}", flush=True)
+
+    bare: dict[int, dict] = {}
+    results: list[dict] = []
+    pg = None
+    try:
+        for n in sizes:
+            print(f"  bare ceiling, {n} alert(s)/webhook …", end=" ", flush=True)
+            bare[n] = run_bare(n, args, work)
+            print(f"{bare[n]['req_per_s']:.0f} req/s", flush=True)
+        for backend in backends:
+            if backend == "postgresql":
+                pg = DurablePostgres().start()
+                meta["postgresql"] = pg.settings()
+            for n in sizes:
+                print(f"  {backend}, {n} alert(s)/webhook …", end=" ", flush=True)
+                r = run_receiver(backend, n, args, work, pg)
+                r["ratio_to_bare"] = r["ok_req_per_s"] / bare[n]["req_per_s"] if bare[n]["req_per_s"] else 0.0
+                r["target"] = TARGETS.get((backend, n), "")
+                r["verdict"], _ = verdict(r, bare[n])
+                results.append(r)
+                print(f"{r['ok_req_per_s']:.0f} req/s, {r['alerts_per_s']:.0f} alerts/s"
+                      + ("" if r["integrity_ok"] else f"  !! {'; '.join(r['problems'])}"), flush=True)
+            if pg is not None:
+                pg.cleanup()
+                pg = None
+    finally:
+        if pg is not None:
+            pg.cleanup()
+
+    print_table(bare, results, sizes)
+    os.makedirs(RESULTS, exist_ok=True)
+    out = os.path.join(RESULTS, f"ingest-{started.strftime('%Y%m%dT%H%M%SZ')}.json")
+    with open(out, "w") as f:
+        json.dump({"meta": meta, "bare": list(bare.values()), "receiver": results}, f, indent=2, default=str)
+    print(f"\nresults: {out}")
+    if args.keep:
+        print(f"kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(r["integrity_ok"] for r in results) else 1
+
+
+def print_table(bare: dict[int, dict], results: list[dict], sizes: list[int]) -> None:
+    head = (f"\n{'backend':<11}{'alerts/wh':>9}{'req/s':>9}{'alerts/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'non-2xx':>8}"
+            f"{'÷bare':>7}  {'cpu srv/db/wrk':<15}{'stored/acked':>16}{'events':>8}{'items':>8}{'msgs':>7}"
+            f"  {'target':<27}{'result'}")
+    print(head)
+    print("-" * (len(head) + 4))
+
+    def cpu(r):
+        c = r["cpu_cores"]
+        return f"{c.get('server', 0):.2f}/{c.get('postgres', 0):.2f}/{c.get('wrk', 0):.2f}"
+
+    rows = [bare[n] for n in sizes] + results
+    for r in rows:
+        n = r["alerts_per_webhook"]
+        if r["backend"] == "bare":
+            ratio, stored, ev, it, msgs, target, res = "1.00", "—", "—", "—", "—", "ceiling", ""
+        else:
+            ratio = f"{r['ratio_to_bare']:.2f}"
+            st = r["stored"]
+            stored = f"{st['alerts']}/{r['acknowledged_alerts']}"
+            ev, it, msgs = st["events"], st["notification_items"], st["notifications"]
+            target, res = r["target"] or "—", r["verdict"] + ("" if r["integrity_ok"] else " (integrity!)")
+        print(f"{r['backend']:<11}{n:>9}{r['ok_req_per_s']:>9.0f}{r['alerts_per_s']:>10.0f}{r['p50_ms']:>8.1f}"
+              f"{r['p99_ms']:>8.1f}{r['non_2xx']:>8}{ratio:>7}  {cpu(r):<15}{stored:>16}{ev!s:>8}{it!s:>8}{msgs!s:>7}"
+              f"  {target:<27}{res}")
+    print("\ncpu: cores busy during the measured run (server = gunicorn arbiter + workers, db = postgres, "
+          "wrk = load generator), out of", os.cpu_count())
+    print("stored/acked: alerts in the database with this run's fingerprints / alerts in 2xx answers seen by wrk "
+          "(stored may exceed acked by requests still in flight when wrk stopped)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
