@@ -123,12 +123,20 @@ def proc_tree_ticks(root_pid: int) -> int:
     return total
 
 
-def system_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies over all CPUs from /proc/stat."""
+_STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def system_ticks() -> list[int]:
+    """All-CPU jiffies from /proc/stat: user nice system idle iowait irq softirq steal."""
     with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+        return [int(v) for v in f.readline().split()[1:9]]
+
+
+def system_breakdown(before: list[int], after: list[int], wall: float) -> dict:
+    """Machine-wide CPU use over a run, in cores; `busy` excludes idle, iowait and steal."""
+    d = {name: (a - b) / CLK_TCK / wall for name, a, b in zip(_STAT_FIELDS, after, before)}
+    d["busy"] = sum(v for k, v in d.items() if k not in ("idle", "iowait", "steal"))
+    return d
 
 
 # --- wrk --------------------------------------------------------------------------------------------------------
@@ -161,8 +169,7 @@ def run_wrk(port: int, *, alerts: int, prefix: str, seconds: float, threads: int
     cpu = {"wrk": (rusage.ru_utime + rusage.ru_stime) / wall}
     for name in watch:
         cpu[name] = (after[name] - before[name]) / CLK_TCK / wall
-    busy = (sys_after[0] - sys_before[0]) / max(1, sys_after[1] - sys_before[1])
-    cpu["system_busy"] = busy  # fraction of all CPUs
+    result["machine_cores"] = {k: round(v, 3) for k, v in system_breakdown(sys_before, sys_after, wall).items()}
     result["cpu_cores"] = {k: round(v, 3) for k, v in cpu.items()}  # in cores (1.0 = one core busy)
     result["cpu_count"] = ncpu
     result["wall_s"] = round(wall, 3)
@@ -189,6 +196,7 @@ def summarise(w: dict, alerts: int) -> dict:
         "p999_ms": p["99.9"] / 1000,
         "max_ms": w["latency_us"]["max"] / 1000,
         "cpu_cores": w["cpu_cores"],
+        "machine_cores": w["machine_cores"],
     }
 
 
@@ -505,6 +513,11 @@ def print_table(bare: dict[int, dict], results: list[dict], sizes: list[int]) ->
               f"  {target:<27}{res}")
     print("\ncpu: cores busy during the measured run (server = gunicorn arbiter + workers, db = postgres, "
           "wrk = load generator), out of", os.cpu_count())
+    for r in rows:
+        m = r["machine_cores"]
+        print(f"  machine {r['backend']:<10}{r['alerts_per_webhook']:>4}: busy {m['busy']:.2f} (user {m['user']:.2f}, "
+              f"system {m['system']:.2f}, softirq {m['softirq']:.2f}), iowait {m['iowait']:.2f}, idle {m['idle']:.2f}, "
+              f"steal {m['steal']:.2f}")
     print("stored/acked: alerts in the database with this run's fingerprints / alerts in 2xx answers seen by wrk "
           "(stored may exceed acked by requests still in flight when wrk stopped)")
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain import NotificationStatus
 from .models import Notification, NotificationItem
-from .sql import chunks, insert_ignore, rows_per_statement
+from .sql import bulk_insert, chunks, rows_per_statement
 
 _messages = Notification.__table__
 _items = NotificationItem.__table__
@@ -84,11 +84,9 @@ def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) ->
     ]
     used: set[int] = set()
     inserted = 0
-    stmt = insert_ignore(conn, _items).returning(_items.c.notification_id)
-    for part in chunks(item_rows, rows_per_statement(len(item_rows[0]))):
-        for row in conn.execute(stmt, list(part)):
-            used.add(row.notification_id)
-            inserted += 1
+    for row in bulk_insert(conn, _items, item_rows, ignore_conflicts=True, returning=("notification_id",)):
+        used.add(row.notification_id)
+        inserted += 1
     empty = [m for m in message_ids if m not in used]
     for part in chunks(empty, 900):
         # Every intent of these messages already existed (a retry, a duplicate, a second engine): no message.
