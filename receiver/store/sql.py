@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import operator
 import json as _json
 from typing import Iterator, Sequence, TypeVar
@@ -63,6 +64,13 @@ def _sqlite_converter(column):
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def _sqlite_row_plan(table: Table, columns: tuple[str, ...]):
+    """How to turn a row dict into driver values: an itemgetter, and the converters of the columns needing one."""
+    converters = [_sqlite_converter(table.c[name]) for name in columns]
+    return operator.itemgetter(*columns), [(i, conv) for i, conv in enumerate(converters) if conv]
+
+
 def _sqlite_datetime(value, _cache={}):
     # Most datetimes of one ingest are the same `now`: format each distinct value once (strftime is slow).
     if value is None:
@@ -90,10 +98,8 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict], *, ignore_
             if returning:
                 out.extend(result.all())
         return out
-    columns = list(rows[0])
-    converters = [_sqlite_converter(table.c[name]) for name in columns]
-    getter = operator.itemgetter(*columns)
-    converted = [(i, conv) for i, conv in enumerate(converters) if conv]
+    columns = tuple(rows[0])
+    getter, converted = _sqlite_row_plan(table, columns)
     params = []
     for row in rows:
         values = list(getter(row)) if len(columns) > 1 else [row[columns[0]]]
