@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import sqlite3
+import weakref
 from typing import Iterator
 
 import sqlalchemy as sa
@@ -16,7 +19,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
 
+from .writer_lock import SqliteWriterLock, WriterLockTimeout
+
 _WRITE = "alert_receiver_write"
+# The cross-process writer queue of each SQLite engine (see writer_lock.py).
+_WRITER_LOCKS: "weakref.WeakKeyDictionary[Engine, SqliteWriterLock]" = weakref.WeakKeyDictionary()
 
 
 def normalise_url(url: str) -> str:
@@ -39,7 +46,11 @@ def create_db_engine(
     timeout_s = max(lock_timeout.total_seconds(), 0.001)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": timeout_s, "check_same_thread": False})
-        _configure_sqlite(engine, int(timeout_s * 1000), sqlite_synchronous)
+        database = parsed.database
+        lock = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            lock = SqliteWriterLock(os.path.abspath(database) + ".writer-lock", timeout_s)
+        _configure_sqlite(engine, int(timeout_s * 1000), sqlite_synchronous, lock)
         return engine
     if parsed.get_backend_name() == "postgresql":
         ms = int(timeout_s * 1000)
@@ -58,7 +69,7 @@ def create_db_engine(
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: use sqlite:/// or postgresql://")
 
 
-def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str) -> None:
+def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str, lock: SqliteWriterLock | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # We issue BEGIN ourselves (below); pysqlite's implicit transactions would defeat BEGIN IMMEDIATE.
@@ -72,16 +83,33 @@ def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+        if not conn.get_execution_options().get(_WRITE):
+            conn.exec_driver_sql("BEGIN")
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    if lock is not None:
+        _WRITER_LOCKS[engine] = lock
 
 
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: takes SQLite's write lock up front; commits on success."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(**{_WRITE: True})
-        with conn.begin():
-            yield conn
+    """A transaction that will write: takes SQLite's write lock up front (queued behind the other processes'
+    writers on a file lock, held until after COMMIT); commits on success."""
+    lock = _WRITER_LOCKS.get(engine)
+    if lock is not None:
+        try:
+            lock.acquire()
+        except WriterLockTimeout as exc:
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(f"database is locked: {exc}")) from None
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,67 @@
+"""The SQLite writer queue: bounded waits, immediate hand-over, released when its holder dies."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+
+from receiver.store.writer_lock import SqliteWriterLock, WriterLockTimeout
+
+
+def _hold(path, ready, seconds):
+    lock = SqliteWriterLock(path, 1.0)
+    lock.acquire()
+    ready.set()
+    time.sleep(seconds)
+    lock.release()
+
+
+def test_times_out_while_another_process_holds_it_then_is_free(tmp_path):
+    path = str(tmp_path / "db.writer-lock")
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_hold, args=(path, ready, 30))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        lock = SqliteWriterLock(path, 0.2)
+        started = time.monotonic()
+        with pytest.raises(WriterLockTimeout):
+            lock.acquire()
+        assert time.monotonic() - started < 5
+        # The kernel drops the lock of a killed holder: a SIGKILLed worker cannot wedge the others.
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join(10)
+        lock.acquire()
+        lock.release()
+    finally:
+        if holder.is_alive():
+            holder.kill()
+
+
+def test_threads_of_one_process_take_turns(tmp_path):
+    import threading
+
+    lock = SqliteWriterLock(str(tmp_path / "db.writer-lock"), 5.0)
+    inside = []
+    overlap = []
+
+    def work():
+        for _ in range(50):
+            lock.acquire()
+            inside.append(1)
+            if len(inside) > 1:
+                overlap.append(1)
+            inside.pop()
+            lock.release()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlap == []
