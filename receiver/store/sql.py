@@ -42,9 +42,9 @@ def rows_per_statement(columns: int) -> int:
 
 # --- bulk inserts ------------------------------------------------------------------------------------------
 #
-# On SQLite the generic path (SQLAlchemy's insertmanyvalues with RETURNING, a bind processor per value) cost
-# more than the database work itself: about 100 µs of Python per alert. So on SQLite rows are converted once to
-# the driver's types and sent as one multi-row INSERT … RETURNING per chunk, straight to the driver.
+# The generic path (SQLAlchemy's insertmanyvalues with RETURNING, a bind processor per value) cost more than the
+# database work itself: about 100 µs of Python per alert. So rows are converted once to the driver's types and
+# sent as one multi-row INSERT … RETURNING per chunk, straight to the driver (sqlite3 or psycopg 3).
 
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite storage format: rows read back identically
 
@@ -65,10 +65,20 @@ def _sqlite_converter(column):
 
 
 @functools.lru_cache(maxsize=64)
-def _sqlite_row_plan(table: Table, columns: tuple[str, ...]):
+def _row_plan(dialect: str, table: Table, columns: tuple[str, ...]):
     """How to turn a row dict into driver values: an itemgetter, and the converters of the columns needing one."""
-    converters = [_sqlite_converter(table.c[name]) for name in columns]
+    convert = _sqlite_converter if dialect == "sqlite" else _postgresql_converter
+    converters = [convert(table.c[name]) for name in columns]
     return operator.itemgetter(*columns), [(i, conv) for i, conv in enumerate(converters) if conv]
+
+
+def _postgresql_converter(column):
+    from psycopg.types.json import Json
+    from sqlalchemy import JSON
+
+    if isinstance(column.type, JSON):
+        return lambda v: None if v is None else Json(v)
+    return None  # psycopg sends aware datetimes as timestamptz and bools as booleans
 
 
 def _sqlite_datetime(value, _cache={}):
@@ -88,18 +98,11 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict], *, ignore_
     """INSERT many rows (optionally ON CONFLICT DO NOTHING); returns `returning` columns of the rows inserted."""
     if not rows:
         return []
-    if conn.dialect.name != "sqlite":
-        stmt = insert_ignore(conn, table) if ignore_conflicts else table.insert()
-        if returning:
-            stmt = stmt.returning(*(table.c[name] for name in returning))
-        out = []
-        for part in chunks(list(rows), rows_per_statement(len(rows[0]))):
-            result = conn.execute(stmt, list(part))
-            if returning:
-                out.extend(result.all())
-        return out
+    dialect = conn.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        raise NotImplementedError(f"bulk_insert: unsupported dialect {dialect}")
     columns = tuple(rows[0])
-    getter, converted = _sqlite_row_plan(table, columns)
+    getter, converted = _row_plan(dialect, table, columns)
     params = []
     for row in rows:
         values = list(getter(row)) if len(columns) > 1 else [row[columns[0]]]
@@ -109,7 +112,8 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict], *, ignore_
     head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
     tail = (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + (
         f" RETURNING {', '.join(returning)}" if returning else "")
-    one = "(" + ", ".join("?" * len(columns)) + ")"
+    mark = "?" if dialect == "sqlite" else "%s"
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
     cursor = conn.connection.driver_connection.cursor()
     out = []
     try:
