@@ -39,6 +39,7 @@ BARE = os.path.join(BENCH_DIR, "bare_app.py")
 RESULTS = os.path.join(BENCH_DIR, "results")
 TOKEN = "bench-webhook-token-0123456789abcdef"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+NOISY_CORES = 0.1  # CPU used by processes outside the bench above which a run is flagged
 
 # The issue's targets. (backend, alerts per body) -> description; checked in verdict().
 TARGETS = {
@@ -97,10 +98,9 @@ def tail(path: str, lines: int = 30) -> str:
         return ""
 
 
-def proc_tree_ticks(root_pid: int) -> int:
-    """utime+stime (clock ticks) of a live process and all its live descendants."""
-    parent: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+def proc_snapshot() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, utime+stime clock ticks) for every live process."""
+    procs: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -110,17 +110,33 @@ def proc_tree_ticks(root_pid: int) -> int:
         except OSError:
             continue
         fields = data[data.rindex(")") + 2:].split()
-        pid = int(entry)
-        parent[pid] = int(fields[1])
-        ticks[pid] = int(fields[11]) + int(fields[12])
-    total = 0
-    for pid in ticks:
-        p = pid
-        while p and p != root_pid:
-            p = parent.get(p, 0)
-        if p == root_pid:
-            total += ticks[pid]
-    return total
+        procs[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return procs
+
+
+def cpu_by_group(before: dict, after: dict, roots: dict[str, int], wall: float) -> dict[str, float]:
+    """CPU (in cores) used over a run by each process tree in `roots`, by kernel threads, and by everything else
+    ("foreign": other users of this machine, e.g. a test suite running alongside, which makes the numbers unreliable).
+    Processes that started during the run count from zero; processes that ended during it are missed."""
+    by_root = {pid: name for name, pid in roots.items()}
+    out = {name: 0.0 for name in roots}
+    out.update(kernel=0.0, foreign=0.0)
+    for pid, (ppid, ticks) in after.items():
+        delta = ticks - before.get(pid, (0, 0))[1]
+        if delta <= 0:
+            continue
+        group, p, seen = "foreign", pid, 0
+        while p and seen < 64:
+            if p in by_root:
+                group = by_root[p]
+                break
+            if p == 2:
+                group = "kernel"
+                break
+            p = after.get(p, before.get(p, (0, 0)))[0]
+            seen += 1
+        out[group] += delta / CLK_TCK / wall
+    return out
 
 
 _STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -139,6 +155,24 @@ def system_breakdown(before: list[int], after: list[int], wall: float) -> dict:
     return d
 
 
+def idle_check(seconds: float = 1.0) -> float:
+    """Cores used by other processes while the bench does nothing."""
+    before = proc_snapshot()
+    t0 = time.monotonic()
+    time.sleep(seconds)  # measuring the machine at rest: the sleep is the measurement
+    after = proc_snapshot()
+    return round(cpu_by_group(before, after, {"bench": os.getpid()}, time.monotonic() - t0)["foreign"], 3)
+
+
+def wait_quiet(max_seconds: float) -> float:
+    """Wait (up to max_seconds) until other processes use less than NOISY_CORES; return what they used last."""
+    deadline = time.monotonic() + max_seconds
+    while True:
+        used = idle_check(1.0)
+        if used <= NOISY_CORES or time.monotonic() >= deadline:
+            return used
+
+
 # --- wrk --------------------------------------------------------------------------------------------------------
 
 
@@ -150,7 +184,7 @@ def run_wrk(port: int, *, alerts: int, prefix: str, seconds: float, threads: int
     out_path = os.path.join(log_dir, f"wrk-{prefix}.out")
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
            "-s", LUA, f"http://127.0.0.1:{port}/webhook"]
-    before = {name: proc_tree_ticks(pid) for name, pid in watch.items()}
+    procs_before = proc_snapshot()
     sys_before = system_ticks()
     started = time.monotonic()
     with open(out_path, "w") as out:
@@ -159,16 +193,15 @@ def run_wrk(port: int, *, alerts: int, prefix: str, seconds: float, threads: int
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
     sys_after = system_ticks()
-    after = {name: proc_tree_ticks(pid) for name, pid in watch.items()}
+    procs_after = proc_snapshot()
     text = open(out_path).read()
     line = next((l for l in text.splitlines() if l.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {' '.join(cmd)}\n{text[-2000:]}")
     result = json.loads(line[len("BENCH_JSON "):])
     ncpu = os.cpu_count() or 1
-    cpu = {"wrk": (rusage.ru_utime + rusage.ru_stime) / wall}
-    for name in watch:
-        cpu[name] = (after[name] - before[name]) / CLK_TCK / wall
+    cpu = cpu_by_group(procs_before, procs_after, {**watch, "bench": os.getpid()}, wall)
+    cpu["wrk"] = (rusage.ru_utime + rusage.ru_stime) / wall  # wrk is reaped by now: its rusage, not /proc
     result["machine_cores"] = {k: round(v, 3) for k, v in system_breakdown(sys_before, sys_after, wall).items()}
     result["cpu_cores"] = {k: round(v, 3) for k, v in cpu.items()}  # in cores (1.0 = one core busy)
     result["cpu_count"] = ncpu
@@ -418,6 +451,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections [16]")
     parser.add_argument("--no-token", dest="token", action="store_const", const="", default=TOKEN,
                         help="run the receiver without auth tokens (default: one webhook bearer token)")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                        help="before each case, wait up to SECONDS for other processes to go quiet [0: just check]")
     parser.add_argument("--keep", action="store_true", help="keep databases and logs (printed at the end)")
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -445,26 +480,33 @@ def main() -> int:
           f"wrk -t{args.threads} -c{args.connections}, {args.warmup:g}s warm-up + {args.duration:g}s per case, "
           f"auth {'on' if args.token else 'off'}", flush=True)
 
+    meta["idle_check_foreign_cores"] = quiet = wait_quiet(args.wait_quiet)
+    if quiet > NOISY_CORES:
+        print(f"WARNING: before starting, other processes use {quiet:.2f} cores of {os.cpu_count()}: "
+              "the numbers will be low and noisy", flush=True)
+
     bare: dict[int, dict] = {}
     results: list[dict] = []
     pg = None
     try:
         for n in sizes:
+            wait_quiet(args.wait_quiet)
             print(f"  bare ceiling, {n} alert(s)/webhook …", end=" ", flush=True)
             bare[n] = run_bare(n, args, work)
-            print(f"{bare[n]['req_per_s']:.0f} req/s", flush=True)
+            print(f"{bare[n]['req_per_s']:.0f} req/s{noise(bare[n])}", flush=True)
         for backend in backends:
             if backend == "postgresql":
                 pg = DurablePostgres().start()
                 meta["postgresql"] = pg.settings()
             for n in sizes:
+                wait_quiet(args.wait_quiet)
                 print(f"  {backend}, {n} alert(s)/webhook …", end=" ", flush=True)
                 r = run_receiver(backend, n, args, work, pg)
                 r["ratio_to_bare"] = r["ok_req_per_s"] / bare[n]["req_per_s"] if bare[n]["req_per_s"] else 0.0
                 r["target"] = TARGETS.get((backend, n), "")
                 r["verdict"], _ = verdict(r, bare[n])
                 results.append(r)
-                print(f"{r['ok_req_per_s']:.0f} req/s, {r['alerts_per_s']:.0f} alerts/s"
+                print(f"{r['ok_req_per_s']:.0f} req/s, {r['alerts_per_s']:.0f} alerts/s{noise(r)}"
                       + ("" if r["integrity_ok"] else f"  !! {'; '.join(r['problems'])}"), flush=True)
             if pg is not None:
                 pg.cleanup()
@@ -486,16 +528,21 @@ def main() -> int:
     return 0 if all(r["integrity_ok"] for r in results) else 1
 
 
+def noise(r: dict) -> str:
+    other = r["cpu_cores"].get("foreign", 0)
+    return f"  (other processes used {other:.2f} cores: unreliable)" if other > NOISY_CORES else ""
+
+
 def print_table(bare: dict[int, dict], results: list[dict], sizes: list[int]) -> None:
     head = (f"\n{'backend':<11}{'alerts/wh':>9}{'req/s':>9}{'alerts/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'non-2xx':>8}"
-            f"{'÷bare':>7}  {'cpu srv/db/wrk':<15}{'stored/acked':>16}{'events':>8}{'items':>8}{'msgs':>7}"
+            f"{'÷bare':>7}  {'cpu srv/db/wrk/other':<21}{'stored/acked':>16}{'events':>8}{'items':>8}{'msgs':>7}"
             f"  {'target':<27}{'result'}")
     print(head)
     print("-" * (len(head) + 4))
 
     def cpu(r):
         c = r["cpu_cores"]
-        return f"{c.get('server', 0):.2f}/{c.get('postgres', 0):.2f}/{c.get('wrk', 0):.2f}"
+        return f"{c.get('server', 0):.2f}/{c.get('postgres', 0):.2f}/{c.get('wrk', 0):.2f}/{c.get('foreign', 0):.2f}"
 
     rows = [bare[n] for n in sizes] + results
     for r in rows:
@@ -509,10 +556,15 @@ def print_table(bare: dict[int, dict], results: list[dict], sizes: list[int]) ->
             ev, it, msgs = st["events"], st["notification_items"], st["notifications"]
             target, res = r["target"] or "—", r["verdict"] + ("" if r["integrity_ok"] else " (integrity!)")
         print(f"{r['backend']:<11}{n:>9}{r['ok_req_per_s']:>9.0f}{r['alerts_per_s']:>10.0f}{r['p50_ms']:>8.1f}"
-              f"{r['p99_ms']:>8.1f}{r['non_2xx']:>8}{ratio:>7}  {cpu(r):<15}{stored:>16}{ev!s:>8}{it!s:>8}{msgs!s:>7}"
+              f"{r['p99_ms']:>8.1f}{r['non_2xx']:>8}{ratio:>7}  {cpu(r):<21}{stored:>16}{ev!s:>8}{it!s:>8}{msgs!s:>7}"
               f"  {target:<27}{res}")
     print("\ncpu: cores busy during the measured run (server = gunicorn arbiter + workers, db = postgres, "
-          "wrk = load generator), out of", os.cpu_count())
+          "wrk = load generator, other = processes that are not part of the bench), out of", os.cpu_count())
+    noisy = [r for r in rows if r["cpu_cores"].get("foreign", 0) > NOISY_CORES]
+    if noisy:
+        print(f"WARNING: other processes used more than {NOISY_CORES} cores during "
+              + ", ".join(f"{r['backend']}/{r['alerts_per_webhook']}" for r in noisy)
+              + ": those numbers are not reliable; rerun on a quiet machine")
     for r in rows:
         m = r["machine_cores"]
         print(f"  machine {r['backend']:<10}{r['alerts_per_webhook']:>4}: busy {m['busy']:.2f} (user {m['user']:.2f}, "

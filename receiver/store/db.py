@@ -62,6 +62,9 @@ def create_db_engine(
             pool_pre_ping=True,
             connect_args={
                 "connect_timeout": max(1, int(timeout_s)),
+                # No server-side prepared statements: a generic plan made while `alerts` was small (a new database)
+                # kept scanning it sequentially as it grew (measured: 14 ms per 100-fingerprint lookup).
+                "prepare_threshold": None,
                 # lock_timeout: a lock we cannot get in time is a 503, not a hang. statement_timeout bounds the rest.
                 "options": f"-c lock_timeout={ms} -c statement_timeout={max(ms * 6, 30000)}",
             },

@@ -67,18 +67,8 @@ def _sqlite_converter(column):
 @functools.lru_cache(maxsize=64)
 def _row_plan(dialect: str, table: Table, columns: tuple[str, ...]):
     """How to turn a row dict into driver values: an itemgetter, and the converters of the columns needing one."""
-    convert = _sqlite_converter if dialect == "sqlite" else _postgresql_converter
-    converters = [convert(table.c[name]) for name in columns]
+    converters = [_sqlite_converter(table.c[name]) for name in columns]
     return operator.itemgetter(*columns), [(i, conv) for i, conv in enumerate(converters) if conv]
-
-
-def _postgresql_converter(column):
-    from psycopg.types.json import Json
-    from sqlalchemy import JSON
-
-    if isinstance(column.type, JSON):
-        return lambda v: None if v is None else Json(v)
-    return None  # psycopg sends aware datetimes as timestamptz and bools as booleans
 
 
 def _sqlite_datetime(value, _cache={}):
@@ -102,6 +92,8 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict], *, ignore_
     if dialect not in ("sqlite", "postgresql"):
         raise NotImplementedError(f"bulk_insert: unsupported dialect {dialect}")
     columns = tuple(rows[0])
+    if dialect == "postgresql":
+        return _postgresql_bulk_insert(conn, table, columns, rows, ignore_conflicts, returning)
     getter, converted = _row_plan(dialect, table, columns)
     params = []
     for row in rows:
@@ -112,8 +104,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict], *, ignore_
     head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
     tail = (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + (
         f" RETURNING {', '.join(returning)}" if returning else "")
-    mark = "?" if dialect == "sqlite" else "%s"
-    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    one = "(" + ", ".join("?" * len(columns)) + ")"
     cursor = conn.connection.driver_connection.cursor()
     out = []
     try:
@@ -126,6 +117,53 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict], *, ignore_
     finally:
         cursor.close()
     return [_Row(dict(zip(returning, row))) for row in out] if returning else []
+
+
+def _pg_array_type(column) -> tuple[str, str]:
+    """(array type of the parameter, cast of the unnested value) for a column."""
+    from sqlalchemy import JSON, BigInteger, Boolean, Integer
+
+    from .types import UTCDateTime
+
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz[]", ""
+    if isinstance(kind, JSON):
+        return "text[]", "::json"
+    if isinstance(kind, Boolean):
+        return "boolean[]", ""
+    if isinstance(kind, (Integer, BigInteger)):
+        return "bigint[]", ""
+    return "text[]", ""
+
+
+@functools.lru_cache(maxsize=64)
+def _postgresql_statement(table: Table, columns: tuple[str, ...], ignore_conflicts: bool, returning: tuple[str, ...]):
+    types = [_pg_array_type(table.c[name]) for name in columns]
+    names = [f"c{i}" for i in range(len(columns))]
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+           f"SELECT {', '.join(n + cast for n, (_, cast) in zip(names, types))} "
+           f"FROM unnest({', '.join('%b::' + array for array, _ in types)}) AS t({', '.join(names)})"
+           + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+           + (f" RETURNING {', '.join(returning)}" if returning else ""))
+    json_columns = [i for i, (_, cast) in enumerate(types) if cast == "::json"]
+    return sql, json_columns
+
+
+def _postgresql_bulk_insert(conn, table, columns, rows, ignore_conflicts, returning) -> list:
+    """One INSERT … SELECT FROM unnest(one array per column): a short, constant statement that psycopg prepares
+    once, whatever the number of rows (a multi-row VALUES made psycopg re-parse a huge query every time)."""
+    sql, json_columns = _postgresql_statement(table, columns, ignore_conflicts, tuple(returning))
+    arrays = [[row[name] for row in rows] for name in columns]
+    for i in json_columns:
+        arrays[i] = [None if v is None else _json_dumps(v) for v in arrays[i]]
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, arrays)
+        out = cursor.fetchall() if returning else []
+    finally:
+        cursor.close()
+    return [_Row(dict(zip(returning, row))) for row in out]
 
 
 class _Row(dict):
