@@ -21,7 +21,7 @@ from ..payload import Alert, WebhookPayload
 from ..store import alerts as alert_store
 from ..store import outbox
 from ..store import webhooks as webhook_store
-from .routing import level_for, match_routes
+from .routing import level_for
 from .snapshot import Decision, Outcome, decide_all, dedupe
 from .plan import RoutePlan, plan_route
 
@@ -47,6 +47,34 @@ def group_id(group_key: str) -> str:
     return hashlib.blake2b(group_key.encode("utf-8"), digest_size=8).hexdigest()
 
 
+@dataclasses.dataclass
+class PreparedSnapshot:
+    """Everything about a snapshot that does not depend on the database, computed before the write transaction
+    so that the time spent holding the write lock is only the time the database needs."""
+
+    payload: WebhookPayload
+    alerts: list[Alert]  # deduplicated, sorted by fingerprint
+    gid: str
+    plans: dict[str, RoutePlan]
+    rows: dict[str, dict[str, Any]]  # the occurrence row each alert would open, as firing
+    unknown_severity: dict[str, str]  # fingerprint -> severity not in the mapping
+
+
+def prepare(payload: WebhookPayload, *, config: Config, now: dt.datetime, source: str = "") -> PreparedSnapshot:
+    alerts = dedupe(payload.alerts)
+    gid = group_id(payload.group_key)
+    plans: dict[str, RoutePlan] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    unknown: dict[str, str] = {}
+    for alert in alerts:
+        level = level_for(config.levels, alert.labels)
+        if not level.known:
+            unknown[alert.fingerprint] = level.severity or ""
+        plan = plans[alert.fingerprint] = plan_route(config, alert.labels, level.level, now)
+        rows[alert.fingerprint] = _occurrence_row(alert, payload, gid, plan, now=now, source=source)
+    return PreparedSnapshot(payload, alerts, gid, plans, rows, unknown)
+
+
 def ingest(
     conn: Connection,
     payload: WebhookPayload,
@@ -55,22 +83,22 @@ def ingest(
     now: dt.datetime,
     source: str = "",
     raw_body: bytes | None = None,
+    prepared: PreparedSnapshot | None = None,
 ) -> IngestResult:
     result = IngestResult()
     if raw_body is not None and config.server.keep_raw_bodies:
         webhook_store.keep_body(conn, raw_body, source=source, now=now, alert_count=len(payload.alerts),
                                 truncated_alerts=payload.truncated_alerts)
-    alerts = dedupe(payload.alerts)
-    if not alerts:
+    prepared = prepared if prepared is not None else prepare(payload, config=config, now=now, source=source)
+    if not prepared.alerts:
         return result
-    gid = group_id(payload.group_key)
-    pending = alerts
+    pending = prepared.alerts
     # Two rounds at most: on PostgreSQL an HA peer may open the same occurrence between our lookup and our insert;
     # its row wins (ON CONFLICT DO NOTHING) and we re-decide those alerts against it.
     for _round in range(2):
         states = alert_store.fetch_state(conn, [a.fingerprint for a in pending])
         decisions = decide_all(pending, states)
-        conflicted = _apply(conn, decisions, payload, gid, config=config, now=now, source=source, result=result)
+        conflicted = _apply(conn, decisions, prepared, config=config, now=now, source=source, result=result)
         if not conflicted:
             break
         pending = conflicted
@@ -79,20 +107,18 @@ def ingest(
     return result
 
 
-def _apply(conn, decisions: list[Decision], payload: WebhookPayload, gid: str, *, config: Config,
+def _apply(conn, decisions: list[Decision], prepared: PreparedSnapshot, *, config: Config,
            now: dt.datetime, source: str, result: IngestResult) -> list[Alert]:
+    payload, gid, plans = prepared.payload, prepared.gid, prepared.plans
     new_rows: list[dict[str, Any]] = []
-    plans: dict[str, RoutePlan] = {}
     closes: dict[int, dt.datetime] = {}
     updates: list[dict[str, Any]] = []
     for d in decisions:
-        if d.outcome in (Outcome.NEW, Outcome.NEW_RESOLVED):
-            level = level_for(config.levels, d.alert.labels)
-            if not level.known:
-                result.unknown_severities[level.severity or ""] += 1
-            plan = plan_route(config, d.alert.labels, level.level, now)
-            plans[d.alert.fingerprint] = plan
-            new_rows.append(_occurrence_row(d, payload, gid, plan, now=now, source=source))
+        if d.outcome is Outcome.NEW:
+            new_rows.append(prepared.rows[d.alert.fingerprint])
+        elif d.outcome is Outcome.NEW_RESOLVED:
+            new_rows.append(dict(prepared.rows[d.alert.fingerprint], status=AlertStatus.RESOLVED.value,
+                                 ends_at=d.ends_at, next_action_at=None, resolved_at=now, resolved_by="alertmanager"))
         elif d.outcome is Outcome.RESOLVED:
             closes[d.occurrence_id] = d.ends_at
         elif d.outcome is Outcome.UPDATED:
@@ -119,6 +145,8 @@ def _apply(conn, decisions: list[Decision], payload: WebhookPayload, gid: str, *
         alert_id = inserted[fp]
         plan = plans[fp]
         result.outcomes[d.outcome.value] += 1
+        if fp in prepared.unknown_severity:
+            result.unknown_severities[prepared.unknown_severity[fp]] += 1
         events.append(alert_store.NewEvent(alert_id, EventKind.RECEIVED.value, now, actor="alertmanager",
                                            to_level=plan.level.value,
                                            details={"source": source, "receiver": payload.receiver, "route": plan.route}))
@@ -157,15 +185,14 @@ def _resolution_intents(conn, closed: list[int], payload: WebhookPayload, gid: s
     return intents
 
 
-def _occurrence_row(d: Decision, payload: WebhookPayload, gid: str, plan: RoutePlan, *, now: dt.datetime,
+def _occurrence_row(a: Alert, payload: WebhookPayload, gid: str, plan: RoutePlan, *, now: dt.datetime,
                     source: str) -> dict[str, Any]:
-    a = d.alert
-    resolved = d.outcome is Outcome.NEW_RESOLVED
+    """The row of a new firing occurrence (a first-seen resolved one overrides status and end on top)."""
     return {
         "fingerprint": a.fingerprint,
-        "status": (AlertStatus.RESOLVED if resolved else AlertStatus.FIRING).value,
+        "status": AlertStatus.FIRING.value,
         "starts_at": a.starts_at,
-        "ends_at": d.ends_at if resolved else None,
+        "ends_at": None,
         "alertname": alert_store.clip(a.labels.get("alertname")),
         "severity": alert_store.clip(a.labels.get("severity")),
         "service": alert_store.clip(a.labels.get("service")),
@@ -182,14 +209,14 @@ def _occurrence_row(d: Decision, payload: WebhookPayload, gid: str, plan: RouteP
         "route": alert_store.clip(plan.route),
         "escalate": plan.notify,
         "level_entered_at": now,
-        "next_action_at": None if resolved else plan.next_action_at,
+        "next_action_at": plan.next_action_at,
         "escalation_count": 0,
         "repeat_count": 0,
         "acked_at": None,
         "acked_by": None,
         "ack_expires_at": None,
-        "resolved_at": now if resolved else None,
-        "resolved_by": "alertmanager" if resolved else None,
+        "resolved_at": None,
+        "resolved_by": None,
         "received_at": now,
         "updated_at": now,
     }

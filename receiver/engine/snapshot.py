@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 from typing import Iterable, Mapping, Sequence
 
-from ..domain import AlertStatus, OpenOccurrence, StoredState
+from ..domain import AlertStatus, StoredState
 from ..payload import Alert
 
 

@@ -62,14 +62,14 @@ def _fetch_state_sqlite(conn: Connection, fingerprints: Sequence[str]) -> dict[s
                 f"UNION ALL SELECT fingerprint, NULL, max(ends_at), NULL, NULL FROM alerts "
                 f"WHERE status = 'resolved' AND fingerprint IN ({marks}) GROUP BY fingerprint",
                 [*part, *part])
-            for fp, occurrence_id, when, annotations, generator_url in cursor.fetchall():
+            for fp, occurrence_id, when, annotations_json, generator_url in cursor.fetchall():
                 if when is None:
                     continue
                 moment = dt.datetime.fromisoformat(when).replace(tzinfo=dt.timezone.utc)
                 if occurrence_id is None:
                     closed[fp] = moment
                 else:
-                    opened[fp] = OpenOccurrence(occurrence_id, moment, json.loads(annotations or "{}"), generator_url)
+                    opened[fp] = OpenOccurrence(occurrence_id, moment, json.loads(annotations_json or "{}"), generator_url)
     finally:
         cursor.close()
     return {fp: StoredState(opened.get(fp), closed.get(fp)) for fp in set(opened) | set(closed)}

@@ -8,7 +8,6 @@ import operator
 import json as _json
 from typing import Iterator, Sequence, TypeVar
 
-import sqlalchemy as sa
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite

@@ -12,11 +12,11 @@ import datetime as dt
 import logging
 import time
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from .. import payload as payload_mod
 from ..domain import Role
-from ..engine.ingest import ingest
+from ..engine.ingest import ingest, prepare
 from ..store import webhooks as webhook_store
 from ..store.db import is_unavailable, write_transaction
 from .auth import require
@@ -68,9 +68,11 @@ def receive(name: str = ""):
         except payload_mod.PayloadError as exc:
             return _reject(exc.status, exc.reason, exc.message, body=body, size=size, source=name, path=exc.path)
         now = svc.clock.now()
+        prepared = prepare(parsed, config=svc.config, now=now, source=name)  # outside the write lock
         try:
             with write_transaction(svc.db) as conn:
-                result = ingest(conn, parsed, config=svc.config, now=now, source=name, raw_body=body)
+                result = ingest(conn, parsed, config=svc.config, now=now, source=name, raw_body=body,
+                                prepared=prepared)
         except Exception as exc:
             if is_unavailable(exc):
                 log.warning("storage unavailable, answering 503", extra={"error": type(exc).__name__, "source": name})
