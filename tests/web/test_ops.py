@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app

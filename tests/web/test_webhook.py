@@ -7,7 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from receiver.store.models import Alert, AlertEvent, Notification, NotificationItem, RejectedWebhook, WebhookBody
+from receiver.store.models import Alert, AlertEvent, Notification, NotificationItem, WebhookBody
 
 from ..conftest import table_counts
 from ..support.fixtures import TOKEN, captures, raw, raw_bodies, source_of
