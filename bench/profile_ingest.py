@@ -51,35 +51,129 @@ def make_body(n: int, prefix: str, seq: int) -> bytes:
 
 
 def statement_kind(sql: str) -> str:
-    s = " ".join(sql.split())[:80].upper()
-    m = re.match(r"(INSERT INTO \w+|UPDATE \w+|DELETE FROM \w+|SELECT .*? FROM \w+|BEGIN\w*|COMMIT|\w+)", s)
-    return m.group(1) if m else s[:30]
+    s = " ".join(sql.split()).upper()
+    m = re.match(r"(INSERT INTO \w+|UPDATE \w+|DELETE FROM \w+|BEGIN\w*|COMMIT|ROLLBACK|PRAGMA \w+)", s)
+    if m:
+        return m.group(1)
+    m = re.match(r"SELECT .*? FROM (\w+)(?: AS \w+)?(?: WHERE (.{0,48}))?", s)
+    if m:
+        return f"SELECT FROM {m.group(1)}" + (f" WHERE {m.group(2)}…" if m.group(2) else "")
+    return s[:40]
 
 
 class StatementTimer:
-    def __init__(self, engine):
-        import sqlalchemy as sa
+    """Time inside the driver (sqlite3 / psycopg 3) per statement kind, whoever calls it: SQLAlchemy or code that
+    goes straight to the driver. sqlite3: execute + fetch (a SELECT steps in fetch); psycopg: execute (the client
+    cursor has the whole result when execute returns)."""
 
+    def __init__(self):
         self.totals: collections.Counter = collections.Counter()
         self.counts: collections.Counter = collections.Counter()
-        self._t = 0.0
-        sa.event.listen(engine, "before_cursor_execute", self._before)
-        sa.event.listen(engine, "after_cursor_execute", self._after)
+        self._install()
 
-    def _before(self, conn, cursor, statement, params, context, executemany):
-        self._t = time.perf_counter()
+    def add(self, kind: str, seconds: float, count: bool = True) -> None:
+        self.totals[kind] += seconds
+        if count:
+            self.counts[kind] += 1
 
-    def _after(self, conn, cursor, statement, params, context, executemany):
-        kind = statement_kind(statement)
-        self.totals[kind] += time.perf_counter() - self._t
-        self.counts[kind] += 1
+    def _install(self) -> None:
+        import sqlite3
+
+        timer = self
+        perf = time.perf_counter
+
+        class TimedCursor(sqlite3.Cursor):
+            _kind = "?"
+
+            def execute(self, sql, *args):
+                self._kind = statement_kind(sql)
+                t = perf()
+                try:
+                    return super().execute(sql, *args)
+                finally:
+                    timer.add(self._kind, perf() - t)
+
+            def executemany(self, sql, *args):
+                self._kind = statement_kind(sql)
+                t = perf()
+                try:
+                    return super().executemany(sql, *args)
+                finally:
+                    timer.add(self._kind, perf() - t)
+
+            def fetchall(self):
+                t = perf()
+                try:
+                    return super().fetchall()
+                finally:
+                    timer.add(self._kind, perf() - t, count=False)
+
+            def fetchone(self):
+                t = perf()
+                try:
+                    return super().fetchone()
+                finally:
+                    timer.add(self._kind, perf() - t, count=False)
+
+            def fetchmany(self, *args):
+                t = perf()
+                try:
+                    return super().fetchmany(*args)
+                finally:
+                    timer.add(self._kind, perf() - t, count=False)
+
+        class TimedConnection(sqlite3.Connection):
+            def cursor(self, factory=TimedCursor):
+                return super().cursor(factory)
+
+        import sqlite3.dbapi2  # what SQLAlchemy's pysqlite dialect calls
+
+        for module in (sqlite3, sqlite3.dbapi2):
+            if getattr(module.connect, "_bench_timed", False):
+                continue
+
+            def connect(*args, _original=module.connect, **kwargs):
+                kwargs.setdefault("factory", TimedConnection)
+                return _original(*args, **kwargs)
+
+            connect._bench_timed = True
+            module.connect = connect
+
+        try:
+            import psycopg
+        except ImportError:
+            return
+        for cls in (psycopg.Cursor,):
+            for name in ("execute", "executemany"):
+                original = getattr(cls, name)
+                if getattr(original, "_bench_timed", False):
+                    continue
+
+                def wrapper(self, query, *args, _original=original, **kwargs):
+                    if isinstance(query, bytes):
+                        text = query.decode("utf-8", "replace")
+                    elif isinstance(query, str):
+                        text = query
+                    else:  # psycopg.sql.Composed
+                        text = query.as_string(self)
+                    t = perf()
+                    try:
+                        return _original(self, query, *args, **kwargs)
+                    finally:
+                        timer.add(statement_kind(text), perf() - t)
+
+                wrapper._bench_timed = True
+                setattr(cls, name, wrapper)
 
     def reset(self):
         self.totals.clear()
         self.counts.clear()
 
     def sql_total(self) -> float:
-        return sum(self.totals.values())
+        return sum(v for k, v in self.totals.items() if not k.startswith(("BEGIN", "COMMIT", "ROLLBACK")))
+
+
+TIMER: StatementTimer | None = None
 
 
 def build(backend: str, url: str, synchronous: str):
@@ -100,8 +194,11 @@ def profile_case(backend: str, url: str, n: int, seconds: float, args) -> dict:
     from receiver.engine.ingest import ingest
     from receiver.store.db import write_transaction
 
+    global TIMER
+    if TIMER is None:
+        TIMER = StatementTimer()
+    timer = TIMER
     config, db = build(backend, url, args.sqlite_synchronous)
-    timer = StatementTimer(db)
     clock = SystemClock()
     prefix = f"{os.getpid() & 0xffff:04x}{n:02x}"
     # Warm up: pool, statement caches.
@@ -131,7 +228,7 @@ def profile_case(backend: str, url: str, n: int, seconds: float, args) -> dict:
             profiler.disable()
         sql = timer.sql_total() - sql_before
         phases["parse"] += t1 - t0
-        phases["connect+BEGIN"] += t2 - t1
+        phases["connect+BEGIN"] += t2 - t1  # includes waiting for the writer lock, if the receiver has one
         phases["ingest SQL"] += sql
         phases["ingest Python"] += (t3 - t2) - sql
         phases["COMMIT"] += t4 - t3

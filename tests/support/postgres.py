@@ -46,11 +46,16 @@ class PostgresServer:
     def start(self) -> "PostgresServer":
         subprocess.run(self._cmd(self.initdb, "-D", self.data, "-A", "trust", "-U", self.user, "-E", "UTF8",
                                  "--no-sync", "--locale=C"), check=True, capture_output=True)
+        self.start_again()
+        return self
+
+    def start_again(self) -> None:
+        """Start the (initialised) server; also after `stop()`, for outage tests."""
+        # Durability off: these are throw-away test databases (the benchmarks run durable).
         opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
                 f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         subprocess.run(self._cmd(self.pg_ctl, "-D", self.data, "-o", opts, "-l", os.path.join(self.root, "log"),
                                  "-w", "-t", "60", "start"), check=True, capture_output=True)
-        return self
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
@@ -65,12 +70,6 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(self._cmd(self.pg_ctl, "-D", self.data, "-m", mode, "-w", "stop"), capture_output=True)
-
-    def restart_start(self) -> None:
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        subprocess.run(self._cmd(self.pg_ctl, "-D", self.data, "-o", opts, "-l", os.path.join(self.root, "log"),
-                                 "-w", "-t", "60", "start"), check=True, capture_output=True)
 
     def cleanup(self) -> None:
         self.stop("immediate")
