@@ -371,7 +371,7 @@ def run_receiver(backend: str, alerts: int, args, work: str, pg: DurablePostgres
     if backend == "sqlite":
         url = f"sqlite:///{os.path.join(case_dir, 'bench.db')}"
     else:
-        url = pg.create_database(f"bench_{alerts}_{int(time.time())}")
+        url = pg.create_database(f"bench_{alerts}_{time.monotonic_ns()}")
     config_path = os.path.join(case_dir, "receiver.yml")
     write_config(config_path, url, args.token)
     port = free_port()
@@ -453,6 +453,8 @@ def main() -> int:
                         help="run the receiver without auth tokens (default: one webhook bearer token)")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="before each case, wait up to SECONDS for other processes to go quiet [0: just check]")
+    parser.add_argument("--noisy-retries", type=int, default=2, metavar="N",
+                        help="run a case again (up to N times) when other processes disturbed it [2]")
     parser.add_argument("--keep", action="store_true", help="keep databases and logs (printed at the end)")
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -490,18 +492,25 @@ def main() -> int:
     pg = None
     try:
         for n in sizes:
-            wait_quiet(args.wait_quiet)
-            print(f"  bare ceiling, {n} alert(s)/webhook …", end=" ", flush=True)
-            bare[n] = run_bare(n, args, work)
-            print(f"{bare[n]['req_per_s']:.0f} req/s{noise(bare[n])}", flush=True)
+            for attempt in range(1 + args.noisy_retries):
+                wait_quiet(args.wait_quiet)
+                print(f"  bare ceiling, {n} alert(s)/webhook …", end=" ", flush=True)
+                bare[n] = run_bare(n, args, work)
+                print(f"{bare[n]['req_per_s']:.0f} req/s{noise(bare[n])}", flush=True)
+                if not noise(bare[n]):
+                    break
         for backend in backends:
             if backend == "postgresql":
                 pg = DurablePostgres().start()
                 meta["postgresql"] = pg.settings()
             for n in sizes:
-                wait_quiet(args.wait_quiet)
-                print(f"  {backend}, {n} alert(s)/webhook …", end=" ", flush=True)
-                r = run_receiver(backend, n, args, work, pg)
+                for attempt in range(1 + args.noisy_retries):
+                    wait_quiet(args.wait_quiet)
+                    print(f"  {backend}, {n} alert(s)/webhook …", end=" ", flush=True)
+                    r = run_receiver(backend, n, args, work, pg)
+                    if not noise(r) or attempt == args.noisy_retries:
+                        break
+                    print(f"{r['ok_req_per_s']:.0f} req/s{noise(r)}: again", flush=True)
                 r["ratio_to_bare"] = r["ok_req_per_s"] / bare[n]["req_per_s"] if bare[n]["req_per_s"] else 0.0
                 r["target"] = TARGETS.get((backend, n), "")
                 r["verdict"], _ = verdict(r, bare[n])
