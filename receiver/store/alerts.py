@@ -8,6 +8,7 @@ import json
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from ..domain import OpenOccurrence, StoredState
@@ -30,15 +31,18 @@ def fetch_state(conn: Connection, fingerprints: Sequence[str]) -> dict[str, Stor
     opened: dict[str, OpenOccurrence] = {}
     closed: dict[str, dt.datetime] = {}
     for part in chunks(list(fingerprints), _IN_CHUNK):
+        # One array parameter (= ANY), not an IN list of 900: on an un-analysed table PostgreSQL planned the list
+        # as a bitmap scan of every firing alert (65 ms at 25,000 rows; 0.4 ms this way).
+        any_fp = _alerts.c.fingerprint == sa.any_(sa.bindparam("fps", list(part), type_=postgresql.ARRAY(sa.String)))
         rows = conn.execute(
             sa.select(_alerts.c.id, _alerts.c.fingerprint, _alerts.c.starts_at, _alerts.c.annotations, _alerts.c.generator_url)
-            .where(_alerts.c.fingerprint.in_(part), _OPEN)
+            .where(any_fp, _OPEN)
         )
         for row in rows:
             opened[row.fingerprint] = OpenOccurrence(row.id, row.starts_at, row.annotations or {}, row.generator_url)
         rows = conn.execute(
             sa.select(_alerts.c.fingerprint, sa.func.max(_alerts.c.ends_at).label("last_end"))
-            .where(_alerts.c.fingerprint.in_(part), _CLOSED)
+            .where(any_fp, _CLOSED)
             .group_by(_alerts.c.fingerprint)
         )
         for row in rows:
@@ -57,9 +61,12 @@ def _fetch_state_sqlite(conn: Connection, fingerprints: Sequence[str]) -> dict[s
         for part in chunks(list(fingerprints), _IN_CHUNK // 2):
             marks = ", ".join("?" * len(part))
             cursor.execute(
+                # INDEXED BY: without statistics (a new database) SQLite picked ix_alerts_status_level and
+                # scanned every firing alert: 10.5 ms at 20,000 open alerts against 0.03 ms by fingerprint.
                 f"SELECT fingerprint, id, starts_at, annotations, generator_url FROM alerts "
-                f"WHERE status = 'firing' AND fingerprint IN ({marks}) "
+                f"INDEXED BY uq_alerts_open_fingerprint WHERE status = 'firing' AND fingerprint IN ({marks}) "
                 f"UNION ALL SELECT fingerprint, NULL, max(ends_at), NULL, NULL FROM alerts "
+                f"INDEXED BY ix_alerts_fingerprint_ends_at "
                 f"WHERE status = 'resolved' AND fingerprint IN ({marks}) GROUP BY fingerprint",
                 [*part, *part])
             for fp, occurrence_id, when, annotations_json, generator_url in cursor.fetchall():
