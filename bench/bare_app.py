@@ -15,11 +15,12 @@ import os
 import sys
 
 from flask import Flask, request
-from gunicorn.app.base import BaseApplication
+
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from receiver.gunicorn_conf import settings  # noqa: E402
+from receiver.server import GunicornServer  # noqa: E402
 
 
 def create_app() -> Flask:
@@ -38,27 +39,13 @@ def create_app() -> Flask:
     return app
 
 
-class BareServer(BaseApplication):
-    def __init__(self, options: dict):
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            if value is not None or key == "accesslog":
-                self.cfg.set(key, value)
-
-    def load(self):
-        return create_app()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9199)
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
-    BareServer(settings(args.host, args.port, workers=args.workers)).run()
+    GunicornServer(create_app, settings(args.host, args.port, workers=args.workers)).run()
 
 
 if __name__ == "__main__":

@@ -90,10 +90,10 @@ def _serve(config_path, host, port, workers, migrate) -> None:
         migrations.upgrade(db)
         db.dispose()
     from .gunicorn_conf import settings
-    from .server import ReceiverServer
+    from .server import receiver_server
 
     log.info("serving", extra={"host": host, "port": port, "config": str(config.source or "defaults")})
-    ReceiverServer(config, settings(host, port, workers=workers)).run()
+    receiver_server(config, settings(host, port, workers=workers)).run()
 
 
 @main.command()

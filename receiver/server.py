@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from gunicorn.app.base import BaseApplication
 
 from .config import Config
 
 
-class ReceiverServer(BaseApplication):
-    def __init__(self, config: Config, options: dict):
-        self._config = config
+class GunicornServer(BaseApplication):
+    """gunicorn with settings from a dict (receiver.gunicorn_conf.settings) and an app built in each worker."""
+
+    def __init__(self, load_app: Callable[[], object], options: dict):
+        self._load_app = load_app
         self._options = options
         super().__init__()
 
@@ -20,6 +24,13 @@ class ReceiverServer(BaseApplication):
 
     def load(self):
         # Runs in each worker after fork: every worker builds its own app and database pool.
+        return self._load_app()
+
+
+def receiver_server(config: Config, options: dict) -> GunicornServer:
+    def load():
         from .app import create_app
 
-        return create_app(self._config)
+        return create_app(config)
+
+    return GunicornServer(load, options)
