@@ -85,21 +85,19 @@ class StatementTimer:
         class TimedCursor(sqlite3.Cursor):
             _kind = "?"
 
-            def execute(self, sql, *args):
+            def _timed(self, run, sql, args):
                 self._kind = statement_kind(sql)
                 t = perf()
                 try:
-                    return super().execute(sql, *args)
+                    return run(sql, *args)
                 finally:
                     timer.add(self._kind, perf() - t)
 
+            def execute(self, sql, *args):
+                return self._timed(super().execute, sql, args)
+
             def executemany(self, sql, *args):
-                self._kind = statement_kind(sql)
-                t = perf()
-                try:
-                    return super().executemany(sql, *args)
-                finally:
-                    timer.add(self._kind, perf() - t)
+                return self._timed(super().executemany, sql, args)
 
             def fetchall(self):
                 t = perf()
