@@ -107,3 +107,61 @@ def fingerprint(labels: Mapping[str, str]) -> str:
                 h = ((h ^ byte) * _FNV_PRIME64) & _MASK64
             h = ((h ^ _SEPARATOR) * _FNV_PRIME64) & _MASK64
     return f"{h:016x}"
+
+
+# --- what a channel is given to send ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageAlert:
+    """One alert as a channel sees it: the occurrence's labels and times plus the links a person needs."""
+
+    id: int
+    fingerprint: str
+    alertname: str
+    status: str  # firing | resolved
+    level: str  # the occurrence's current level (L1..L3)
+    severity: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None
+    generator_url: str
+    acked_by: str | None = None
+    url: str | None = None  # the receiver's page for this alert (server.public_url + /alerts/<id>), if known
+    ack_url: str | None = None  # signed one-click acknowledge link, if server.public_url is set
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary") or self.alertname or self.fingerprint
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    """One outbox message for one channel: a kind (firing, escalated, repeat, acknowledged, resolved), a level
+    and the alerts of one Alertmanager group that it carries (one alert for per-occurrence channels)."""
+
+    notification_id: int
+    channel: str
+    kind: str  # NotificationKind value
+    level: str  # the level the message is about (for resolved/acknowledged: the alerts' level)
+    group_key: str
+    alerts: tuple[MessageAlert, ...]
+    created_at: dt.datetime
+    attempt: int = 1  # 1 for the first try
+    summary_over: int = 20  # above this many alerts, channels for people send a summary (counts, first N, a link)
+    receiver_url: str | None = None  # server.public_url
+    external_url: str = ""  # Alertmanager's, from the webhook
+
+    @property
+    def summarised(self) -> bool:
+        return len(self.alerts) > self.summary_over
+
+    @property
+    def shown(self) -> tuple[MessageAlert, ...]:
+        """The alerts a human-facing message lists: all of them, or the first `summary_over`."""
+        return self.alerts[: self.summary_over]
+
+    @property
+    def firing_count(self) -> int:
+        return sum(1 for a in self.alerts if a.status == AlertStatus.FIRING.value)

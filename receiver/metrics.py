@@ -44,6 +44,34 @@ class Metrics:
             "alert_receiver_config_last_reload_successful", "1 if the last configuration load succeeded.",
             multiprocess_mode="mostrecent", registry=registry)
 
+        # The engine's side (written by the engine process; aggregated by /metrics like the rest).
+        self.notifications = Counter(
+            "alert_receiver_notifications", "Delivery attempts by channel and result: sent, retry (failed, will be "
+            "tried again), dead (given up: permanent error or past give_up_after).", ["channel", "result"],
+            registry=registry)
+        self.escalations = Counter(
+            "alert_receiver_escalations", "Occurrences moved up a level, by the engine or by hand.",
+            ["from_level", "to_level"], registry=registry)
+        self.repeats = Counter(
+            "alert_receiver_repeats", "Re-notifications at the same level (L1 repeats, expired or undone acks).",
+            registry=registry)
+        self.engine_tick_duration = Histogram(
+            "alert_receiver_engine_tick_duration_seconds", "Duration of one engine tick (escalations and repeats).",
+            buckets=_LATENCY_BUCKETS, registry=registry)
+        self.engine_last_tick = Gauge(
+            "alert_receiver_engine_last_tick_timestamp_seconds", "Unix time at which the engine last finished a tick.",
+            multiprocess_mode="max", registry=registry)
+        self.template_errors = Counter(
+            "alert_receiver_template_errors", "Templates that failed to render (a minimal built-in message was sent).",
+            ["template"], registry=registry)
+        self.outbox_messages = Gauge(
+            "alert_receiver_outbox_messages", "Messages waiting for delivery (pending or failed), read at scrape time.",
+            multiprocess_mode="mostrecent", registry=registry)
+        self.outbox_oldest_age = Gauge(
+            "alert_receiver_outbox_oldest_pending_age_seconds",
+            "Age of the oldest message waiting for delivery, read at scrape time; 0 when none waits.",
+            multiprocess_mode="mostrecent", registry=registry)
+
     def exposition(self) -> bytes:
         """The text exposition: this registry in one process, the aggregate of all processes under gunicorn."""
         if multiprocess_enabled():

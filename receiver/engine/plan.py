@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from ..config import Config
+from ..config.routes import ResolvedRoute
 from ..domain import Level
 from .routing import match_routes
+
+# Channel types that take one message per occurrence instead of one per group (stable dedup_key per alert).
+PER_ALERT_CHANNEL_TYPES = frozenset({"pagerduty"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -28,14 +32,38 @@ def plan_route(config: Config, labels: Mapping[str, str], level: Level, now: dt.
     first = routes[0]
     if not first.escalate:
         return RoutePlan(level, first.name, (), False, None)
+    return RoutePlan(level, first.name, channels_at(config, routes, level), True,
+                     next_action_at(first.policy(level), level, now))
+
+
+def channels_at(config: Config, routes: Sequence[ResolvedRoute], level: Level) -> tuple[str, ...]:
+    """The channels told at `level`: the union over the matched routes (`continue: true`), in order, without
+    repeats, less the channels that take fewer levels (SMS: L1 only by default)."""
     channels: list[str] = []
     for route in routes:
         if not route.escalate:
             continue
         for name in route.channels_for(level):
-            if name not in channels:
+            if name not in channels and accepts_level(config, name, level):
                 channels.append(name)
-    return RoutePlan(level, first.name, tuple(channels), True, next_action_at(first.policy(level), level, now))
+    return tuple(channels)
+
+
+def accepts_level(config: Config, channel: str, level: Level | str) -> bool:
+    settings = config.channels.get(channel)
+    levels = getattr(settings, "levels", None)
+    return levels is None or Level(level) in levels
+
+
+def is_per_alert(config: Config, channel: str) -> bool:
+    """Channels that take one message per occurrence (PagerDuty's dedup_key) rather than one per group."""
+    settings = config.channels.get(channel)
+    return settings is not None and settings.type in PER_ALERT_CHANNEL_TYPES
+
+
+def message_key(config: Config, channel: str, alert_id: int) -> str:
+    """The outbox grouping key of an intent: per occurrence for per-alert channels, else its group (the default)."""
+    return f"alert:{alert_id}" if is_per_alert(config, channel) else ""
 
 
 def next_action_at(policy, level: Level, entered_at: dt.datetime) -> dt.datetime | None:

@@ -69,6 +69,8 @@ class Alert(Base):
     escalate: Mapped[bool] = mapped_column(Boolean, default=True)
     level_entered_at: Mapped[dt.datetime]
     next_action_at: Mapped[dt.datetime | None]
+    # When the running timer started (last repeat or resumed ack); None: level_entered_at. A reload re-times from it.
+    timer_started_at: Mapped[dt.datetime | None]
     escalation_count: Mapped[int] = mapped_column(default=0)
     repeat_count: Mapped[int] = mapped_column(default=0)
     acked_at: Mapped[dt.datetime | None]
@@ -146,6 +148,10 @@ class Notification(Base):
     claimed_until: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Retries stop here; None: created_at + delivery.retry.give_up_after. A manual retry sets a new deadline.
+    give_up_at: Mapped[dt.datetime | None]
+    last_attempt_at: Mapped[dt.datetime | None]
+    last_duration_ms: Mapped[int | None]
 
     __table_args__ = (
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
@@ -189,6 +195,16 @@ class Correlation(Base):
         UniqueConstraint("alert_id", "related_alert_id", "type"),
         Index("ix_correlations_related_alert_id", "related_alert_id"),
     )
+
+
+class ReceiverState(Base):
+    """Small shared facts of one installation, e.g. the key that signs one-click acknowledge links."""
+
+    __tablename__ = "receiver_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime]
 
 
 class WebhookBody(Base):

@@ -1,15 +1,22 @@
-"""Operator endpoints, by Prometheus convention: /-/healthy, /-/ready, /metrics."""
+"""Operator endpoints, by Prometheus convention: /-/healthy, /-/ready, /-/reload, /metrics."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
 
-from ..store import migrate
+from ..config import ConfigError, load_config
+from ..domain import Role
+from ..store import delivery, migrate
 from ..store.db import read_transaction
+from ..supervisor import SUPERVISOR_PID_ENV
+from .auth import Authenticator, require
 from .context import services
+from .errors import ApiError
 
 log = logging.getLogger("receiver.ops")
 bp = Blueprint("ops", __name__)
@@ -41,6 +48,38 @@ def ready():
     return resp
 
 
+@bp.post("/-/reload")
+@require(Role.ADMIN)
+def reload():
+    """Re-read receiver.yml. Invalid: 400 with every problem, the running config stays. Valid: this worker
+    takes it at once, and under `serve` the supervisor is signalled to restart every worker and the engine
+    with it (as SIGHUP does)."""
+    svc = services()
+    try:
+        config = load_config(svc.config.source)
+    except ConfigError as exc:
+        svc.metrics.config_last_reload_successful.set(0)
+        log.error("reload failed; keeping the running config", extra={"error": str(exc)})
+        raise ApiError(400, "invalid_config", str(exc)) from None
+    svc.config = config
+    svc.auth = Authenticator((t.name, t.token.reveal(), t.role) for t in config.auth.tokens)
+    svc.metrics.config_last_reload_successful.set(1)
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
+    if supervisor:
+        os.kill(int(supervisor), signal.SIGHUP)
+    log.info("config reloaded", extra={"source": str(config.source or "defaults")})
+    return jsonify({"status": "reloaded", "source": str(config.source) if config.source else None,
+                    "workers": "restarting" if supervisor else "this process"})
+
+
 @bp.get("/metrics")
 def metrics():
-    return Response(services().metrics.exposition(), mimetype="text/plain; version=0.0.4; charset=utf-8")
+    svc = services()
+    try:  # the outbox backlog is read at scrape time: exact, and the same whichever process answers
+        with read_transaction(svc.db) as conn:
+            waiting, oldest = delivery.backlog(conn, svc.clock.now())
+        svc.metrics.outbox_messages.set(waiting)
+        svc.metrics.outbox_oldest_age.set(oldest)
+    except Exception as exc:  # a scrape must still answer when the database does not
+        log.warning("could not read the outbox backlog for /metrics", extra={"error": type(exc).__name__})
+    return Response(svc.metrics.exposition(), mimetype="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,178 @@
+"""The narrowest interface in the system: a channel sends one Message, or raises DeliveryError saying whether a
+retry can help. The retry loop, bookkeeping, rate limits and logging of outcomes live once, in engine/delivery.py.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import email.utils
+import urllib.parse
+from typing import TYPE_CHECKING, ClassVar, Iterable
+
+from pydantic import BaseModel
+
+from receiver.domain import Message
+
+if TYPE_CHECKING:
+    import requests
+
+    from receiver.render import Renderer
+
+
+class DeliveryError(Exception):
+    """A send that did not succeed. `retryable`: the same message may succeed later (5xx, 429, timeouts);
+    otherwise it is dead at once (4xx other than 429: a retry cannot fix a bad request or a revoked key).
+    `retry_after`: the provider's Retry-After, in seconds, honoured by the retry schedule. The reason never
+    contains a secret (webhook URLs and keys are secrets)."""
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class RateLimit(BaseModel):
+    """At most `count` sends per `per` seconds to one channel (a token bucket of size `count`)."""
+
+    count: float
+    per: float
+
+
+class Channel(abc.ABC):
+    """A configured channel: its name, its settings, and `send`. Constructed once per process by the registry."""
+
+    type: ClassVar[str]
+
+    def __init__(self, name: str, settings: BaseModel, *, renderer: "Renderer", http: "requests.Session"):
+        self.name = name
+        self.settings = settings
+        self.renderer = renderer
+        self.http = http
+
+    @abc.abstractmethod
+    def send(self, message: Message) -> None:
+        """Deliver `message` or raise DeliveryError."""
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The provider's limit for this channel; None when it has none."""
+        return None
+
+    @property
+    def per_alert(self) -> bool:
+        """True for channels that take one message per occurrence (PagerDuty's dedup_key), never grouped."""
+        return False
+
+    def accepts_level(self, level: str) -> bool:
+        """Whether intents at `level` are created for this channel at all (SMS: L1 only by default)."""
+        return True
+
+
+def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def check_response(response: "requests.Response", *, what: str, retryable_codes: Iterable[int] = ()) -> None:
+    """Raise DeliveryError unless the response is 2xx. 429 and 5xx are retryable (with Retry-After), as are
+    the channel's `retryable_codes`; every other status is permanent. `what` names the call, never its URL."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = (response.text or "").strip().replace("\n", " ")[:200]
+    reason = f"{what}: HTTP {status}" + (f": {body}" if body else "")
+    retryable = status == 429 or status >= 500 or status in set(retryable_codes)
+    raise DeliveryError(reason, retryable=retryable,
+                        retry_after=retry_after_seconds(response.headers.get("Retry-After")) if retryable else None)
+
+
+# --- HTTP, written once for every HTTP channel -------------------------------------------------------------
+
+
+def http_timeout(timeout: dt.timedelta) -> tuple[float, float]:
+    """(connect, read) seconds for requests from a channel's `timeout` setting: the read timeout is the setting,
+    the connect timeout the same but at most 10 s (an endpoint that takes longer to accept a connection is down)."""
+    read = timeout.total_seconds()
+    return min(read, 10.0), read
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The operating system's words for a failed connection ("Connection refused", "Name or service not known"),
+    found down the exception chain. Only `strerror` is used: requests' and urllib3's own messages carry the URL."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and isinstance(current.strerror, str) and current.strerror:
+            return current.strerror
+        todo.extend(e for e in (*current.args, getattr(current, "reason", None), current.__cause__,
+                                current.__context__) if isinstance(e, BaseException))
+    return None
+
+
+def request_error(exc: "requests.RequestException", *, what: str) -> DeliveryError:
+    """Map a requests exception to a DeliveryError whose reason names the call and the failure, never the URL
+    (Slack and Teams webhook URLs are secrets, and requests puts the URL in its messages). Timeouts and
+    connection failures are retryable; an unusable URL or request is not."""
+    import requests
+
+    cause = _os_reason(exc)
+    detail = f" ({cause})" if cause else ""
+    if isinstance(exc, requests.Timeout):
+        phase = "connecting" if isinstance(exc, requests.ConnectTimeout) else "waiting for the response"
+        return DeliveryError(f"{what}: timed out {phase}", retryable=True)
+    if isinstance(exc, requests.exceptions.SSLError):
+        # Retryable: an expired or replaced certificate is fixed on the server side while the retries run.
+        return DeliveryError(f"{what}: TLS handshake failed{detail}", retryable=True)
+    if isinstance(exc, requests.ConnectionError):
+        return DeliveryError(f"{what}: connection failed{detail}", retryable=True)
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)):
+        return DeliveryError(f"{what}: the request cannot be made ({type(exc).__name__})", retryable=False)
+    # ChunkedEncodingError, ContentDecodingError, TooManyRedirects and the rest: the exchange broke midway.
+    return DeliveryError(f"{what}: request failed ({type(exc).__name__}){detail}", retryable=True)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of each secret replaced by ********."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:  # shorter is no secret, and masking it would garble the text
+            text = text.replace(secret, "********")
+    return text
+
+
+def post(http: "requests.Session", url: str, *, what: str, timeout: dt.timedelta,
+         retryable_codes: Iterable[int] = (), secrets: Iterable[str] = (), **kwargs) -> "requests.Response":
+    """POST with the channel's timeouts and no redirects (a webhook that redirects is misconfigured, and a
+    redirect must not carry credentials elsewhere); raise DeliveryError unless the answer is 2xx. `secrets`
+    (the URL itself is always one) are masked should the response body quoted in the reason echo them."""
+    import requests
+
+    try:
+        response = http.post(url, timeout=http_timeout(timeout), allow_redirects=False, **kwargs)
+    except requests.RequestException as exc:
+        raise request_error(exc, what=what) from None
+    try:
+        check_response(response, what=what, retryable_codes=retryable_codes)
+    except DeliveryError as exc:
+        path = urllib.parse.urlsplit(url).path  # Slack's and Teams' secret is in the path
+        reason = redact(exc.reason, [url, *([path] if len(path) > 1 else []), *secrets])
+        raise DeliveryError(reason, retryable=exc.retryable, retry_after=exc.retry_after) from None
+    return response

@@ -1,0 +1,223 @@
+"""The dispatcher: claims due outbox messages, builds each Message, sends it through its channel, and records
+the outcome — sent; failed and retried with exponential backoff and jitter (honouring Retry-After) until its
+deadline; or dead. The retry loop, rate limits and the logging of outcomes live here, once, for every channel.
+
+Sends run on a small thread pool, one channel's slow provider never holds up another's messages, and every send
+has the channel's own connect/read timeout. Nothing is sent inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import logging
+import random
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+from sqlalchemy.engine import Engine
+
+from ..channels.base import Channel, DeliveryError
+from ..config import Config
+from ..domain import EventKind, Message, MessageAlert, NotificationStatus
+from ..store import delivery as store
+from ..store.alerts import NewEvent, insert_events
+from ..store.db import read_transaction, write_transaction
+from . import links
+
+log = logging.getLogger("receiver.delivery")
+
+
+def backoff(attempt: int, retry: Any, *, rng: Callable[[], float] = random.random) -> dt.timedelta:
+    """The wait after failed attempt number `attempt` (1-based): initial × 2^(attempt−1), capped at
+    max_backoff, spread by ±jitter so that many failed messages do not retry in lockstep."""
+    base = min(retry.initial.total_seconds() * 2 ** (attempt - 1), retry.max_backoff.total_seconds())
+    spread = base * retry.jitter * (2 * rng() - 1)
+    return dt.timedelta(seconds=max(0.0, base + spread))
+
+
+class TokenBucket:
+    """At most `count` sends per `per` seconds, bursts up to `count`. `wait(now)` takes a token and returns 0,
+    or returns the seconds until one is free without taking it."""
+
+    def __init__(self, count: float, per: float):
+        self.rate = count / per
+        self.capacity = max(1.0, count)
+        self.tokens = self.capacity
+        self.at: float | None = None
+        self.lock = threading.Lock()
+
+    def wait(self, now: float) -> float:
+        with self.lock:
+            if self.at is not None:
+                self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+@dataclasses.dataclass
+class DispatchResult:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    deferred: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.failed + self.dead + self.deferred
+
+
+class Dispatcher:
+    def __init__(self, db: Engine, config: Config, channels: Mapping[str, Channel], *, clock, metrics=None,
+                 worker: str, lease: dt.timedelta = dt.timedelta(seconds=120), batch: int = 32, threads: int = 8,
+                 rng: Callable[[], float] = random.random):
+        self.db = db
+        self.config = config
+        self.channels = dict(channels)
+        self.clock = clock
+        self.metrics = metrics
+        self.worker = worker
+        self.lease = lease
+        self.batch = batch
+        self.rng = rng
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+        self.buckets: dict[str, TokenBucket] = {}
+        self._link_key: bytes | None = None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def configure(self, config: Config, channels: Mapping[str, Channel]) -> None:
+        """After a reload: new settings and channels for the next claim (messages in flight finish as they were)."""
+        self.config = config
+        self.channels = dict(channels)
+        self.buckets.clear()
+
+    def run_once(self) -> DispatchResult:
+        """Claim what is due now, send it all, record every outcome; returns counts."""
+        now = self.clock.now()
+        with write_transaction(self.db) as conn:
+            claimed = store.claim_due(conn, now=now, worker=self.worker, lease=self.lease, limit=self.batch)
+        result = DispatchResult()
+        if not claimed:
+            return result
+        with read_transaction(self.db) as conn:
+            carried = store.load_alerts(conn, [c.id for c in claimed])
+        futures = {}
+        for item in claimed:
+            message = self.message(item, carried.get(item.id, []), now)
+            futures[self.pool.submit(self._send, item, message)] = item
+        for future in concurrent.futures.as_completed(futures):
+            item = futures[future]
+            outcome, message = future.result()
+            self._record(item, message, outcome, result)
+        return result
+
+    # --- one message ---------------------------------------------------------------------------------------
+
+    def message(self, item: store.Claimed, rows: list[Any], now: dt.datetime) -> Message:
+        public = self.config.server.public_url
+        alerts = tuple(self._message_alert(row, public, now) for row in rows)
+        level = item.level or (max((a.level for a in alerts), key=lambda lv: -int(lv[1])) if alerts else "")
+        return Message(notification_id=item.id, channel=item.channel, kind=item.kind, level=level,
+                       group_key=item.group_key, alerts=alerts, created_at=item.created_at,
+                       attempt=item.attempts + 1, summary_over=self.config.delivery.group_summary_over,
+                       receiver_url=public, external_url=rows[0].external_url if rows else "")
+
+    def _message_alert(self, row: Any, public: str | None, now: dt.datetime) -> MessageAlert:
+        ack_url = None
+        if public and row.status == "firing":
+            if self._link_key is None:
+                self._link_key = links.link_key(self.db, now=now)
+            token = links.make_token(self._link_key, row.id, expires=now + links.DEFAULT_VALIDITY)
+            ack_url = f"{public}/a/{token}"
+        return MessageAlert(
+            id=row.id, fingerprint=row.fingerprint, alertname=row.alertname, status=row.status, level=row.level,
+            severity=row.severity, labels=row.labels or {}, annotations=row.annotations or {},
+            starts_at=row.starts_at, ends_at=row.ends_at, generator_url=row.generator_url, acked_by=row.acked_by,
+            url=f"{public}/api/v1/alerts/{row.id}" if public else None, ack_url=ack_url)
+
+    def _send(self, item: store.Claimed, message: Message) -> tuple[store.Outcome, Message]:
+        now = self.clock.now()
+        channel = self.channels.get(item.channel)
+        if channel is None:
+            return store.Outcome(item.id, NotificationStatus.DEAD.value, False, now,
+                                 error=f'channel "{item.channel}" is no longer configured'), message
+        if not message.alerts:
+            return store.Outcome(item.id, NotificationStatus.DEAD.value, False, now,
+                                 error="the alerts of this message no longer exist (retention)"), message
+        limit = channel.rate_limit
+        if limit is not None:
+            bucket = self.buckets.setdefault(item.channel, TokenBucket(limit.count, limit.per))
+            wait = bucket.wait(time.monotonic())
+            if wait > 0:  # over the provider's rate: try again when a token is free, no attempt counted
+                return store.Outcome(item.id, self._open_status(item), False, now,
+                                     next_attempt_at=now + dt.timedelta(seconds=wait)), message
+        started = time.perf_counter()
+        try:
+            channel.send(message)
+        except DeliveryError as exc:
+            return self._failure(item, now, exc, started), message
+        except Exception as exc:  # a bug in a channel must not kill the dispatcher; retried like a 5xx
+            log.exception("channel raised an unexpected error", extra={"channel": item.channel})
+            err = DeliveryError(f"unexpected {type(exc).__name__} in channel", retryable=True)
+            return self._failure(item, now, err, started), message
+        return store.Outcome(item.id, NotificationStatus.SENT.value, True, self.clock.now(),
+                             duration_ms=_ms(started)), message
+
+    def _open_status(self, item: store.Claimed) -> str:
+        return NotificationStatus.FAILED.value if item.attempts else NotificationStatus.PENDING.value
+
+    def _failure(self, item: store.Claimed, now: dt.datetime, exc: DeliveryError, started: float) -> store.Outcome:
+        attempt = item.attempts + 1
+        deadline = item.give_up_at or item.created_at + self.config.delivery.retry.give_up_after
+        if not exc.retryable:
+            return store.Outcome(item.id, NotificationStatus.DEAD.value, True, now, error=exc.reason,
+                                 duration_ms=_ms(started))
+        if now >= deadline:
+            return store.Outcome(item.id, NotificationStatus.DEAD.value, True, now, duration_ms=_ms(started),
+                                 error=f"gave up after {attempt} attempts: {exc.reason}")
+        wait = backoff(attempt, self.config.delivery.retry, rng=self.rng)
+        if exc.retry_after is not None:
+            wait = max(wait, dt.timedelta(seconds=exc.retry_after))
+        return store.Outcome(item.id, NotificationStatus.FAILED.value, True, now, next_attempt_at=min(now + wait, deadline),
+                             error=exc.reason, duration_ms=_ms(started))
+
+    def _record(self, item: store.Claimed, message: Message, outcome: store.Outcome, result: DispatchResult) -> None:
+        final = outcome.status in (NotificationStatus.SENT.value, NotificationStatus.DEAD.value)
+        with write_transaction(self.db) as conn:
+            kept = store.record(conn, outcome, worker=self.worker)
+            if kept and final:
+                insert_events(conn, [NewEvent(a.id, EventKind.NOTIFIED.value, outcome.at, actor="engine",
+                                              to_level=message.level or None,
+                                              details={"notification_id": item.id, "channel": item.channel,
+                                                       "kind": item.kind, "status": outcome.status,
+                                                       "attempts": item.attempts + int(outcome.attempted),
+                                                       **({"error": outcome.error} if outcome.error else {})})
+                                     for a in message.alerts])
+        extra = {"notification_id": item.id, "channel": item.channel, "kind": item.kind, "level": message.level,
+                 "alerts": len(message.alerts), "attempt": item.attempts + 1}
+        if not outcome.attempted and outcome.status != NotificationStatus.DEAD.value:
+            result.deferred += 1
+            return
+        if outcome.status == NotificationStatus.SENT.value:
+            result.sent += 1
+            log.info("notification sent", extra={**extra, "ms": outcome.duration_ms})
+        elif outcome.status == NotificationStatus.DEAD.value:
+            result.dead += 1
+            log.error("notification dead", extra={**extra, "error": outcome.error})
+        else:
+            result.failed += 1
+            log.warning("notification failed, will retry",
+                        extra={**extra, "error": outcome.error, "retry_at": outcome.next_attempt_at.isoformat()})
+        if self.metrics is not None:
+            self.metrics.notifications.labels(channel=item.channel, result=outcome.status).inc()
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

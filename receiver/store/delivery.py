@@ -1,0 +1,183 @@
+"""The outbox as the dispatcher sees it: claim due messages under a lease, load what they carry, record outcomes;
+and the delivery history the API lists.
+
+A claim is a lease (`claimed_by`, `claimed_until`), not a status: a process that dies holding one simply lets it
+run out, and the message is claimed again — delivery is at least once. PostgreSQL claims with
+`FOR UPDATE SKIP LOCKED`, so engines on one database never wait for or double-claim each other; SQLite with the
+same conditional `UPDATE … RETURNING` under its single writer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..domain import NotificationStatus
+from .models import Alert, Notification, NotificationItem
+from .sql import chunks
+
+_messages = Notification.__table__
+_items = NotificationItem.__table__
+_alerts = Alert.__table__
+_OPEN_STATUSES = (NotificationStatus.PENDING.value, NotificationStatus.FAILED.value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    channel: str
+    kind: str
+    level: str
+    group_key: str
+    attempts: int
+    created_at: dt.datetime
+    give_up_at: dt.datetime | None
+
+
+def _due(now: dt.datetime, skip_channels: Sequence[str]) -> list[Any]:
+    where = [_messages.c.status.in_(_OPEN_STATUSES), _messages.c.next_attempt_at <= now,
+             sa.or_(_messages.c.claimed_until.is_(None), _messages.c.claimed_until <= now)]
+    if skip_channels:
+        where.append(_messages.c.channel.not_in(list(skip_channels)))
+    return where
+
+
+def has_due(conn: Connection, now: dt.datetime) -> bool:
+    """A cheap poll (one index probe): is any message due?"""
+    return conn.execute(sa.select(_messages.c.id).where(*_due(now, ())).limit(1)).first() is not None
+
+
+def claim_due(conn: Connection, *, now: dt.datetime, worker: str, lease: dt.timedelta, limit: int,
+              skip_channels: Sequence[str] = ()) -> list[Claimed]:
+    """Lease up to `limit` due messages, oldest first, to `worker` until now + lease."""
+    where = _due(now, skip_channels)
+    pick = sa.select(_messages.c.id).where(*where).order_by(_messages.c.next_attempt_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (sa.update(_messages).where(_messages.c.id.in_(pick.scalar_subquery()), *where)
+            .values(claimed_by=worker[:200], claimed_until=now + lease)
+            .returning(_messages.c.id, _messages.c.channel, _messages.c.kind, _messages.c.level,
+                       _messages.c.group_key, _messages.c.attempts, _messages.c.created_at, _messages.c.give_up_at))
+    rows = [Claimed(*row) for row in conn.execute(stmt)]
+    return sorted(rows, key=lambda c: c.id)
+
+
+def load_alerts(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """The occurrences each message carries, in one join per chunk of messages."""
+    carried: dict[int, list[Any]] = defaultdict(list)
+    for part in chunks(sorted(message_ids), 900):
+        rows = conn.execute(
+            sa.select(_items.c.notification_id, _alerts)
+            .join(_alerts, _alerts.c.id == _items.c.alert_id)
+            .where(_items.c.notification_id.in_(part))
+            .order_by(_items.c.notification_id, _alerts.c.id)
+        )
+        for row in rows:
+            carried[row.notification_id].append(row)
+    return carried
+
+
+def alert_ids(conn: Connection, message_id: int) -> list[int]:
+    return list(conn.scalars(sa.select(_items.c.alert_id).where(_items.c.notification_id == message_id)))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    id: int
+    status: str  # sent | failed | dead | pending (deferred by a rate limit: no attempt counted)
+    attempted: bool
+    at: dt.datetime
+    next_attempt_at: dt.datetime | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+
+
+def record(conn: Connection, outcome: Outcome, *, worker: str) -> bool:
+    """Write one message's outcome and release its lease; False when the lease was lost meanwhile (another
+    engine reclaimed it after it ran out: its own outcome will be recorded instead)."""
+    values: dict[str, Any] = {"status": outcome.status, "claimed_by": None, "claimed_until": None,
+                              "next_attempt_at": outcome.next_attempt_at}
+    if outcome.attempted:
+        values.update(attempts=_messages.c.attempts + 1, last_attempt_at=outcome.at,
+                      last_duration_ms=outcome.duration_ms)
+    if outcome.status == NotificationStatus.SENT.value:
+        values.update(sent_at=outcome.at, last_error=None)
+    elif outcome.error is not None:
+        values["last_error"] = outcome.error[:2000]
+    stmt = sa.update(_messages).where(_messages.c.id == outcome.id, _messages.c.claimed_by == worker[:200]).values(**values)
+    return conn.execute(stmt).rowcount == 1
+
+
+# --- the history the API lists -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class NotificationFilter:
+    status: str | None = None
+    channel: str | None = None
+    kind: str | None = None
+    alert_id: int | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    before_id: int | None = None  # keyset pagination: newest first
+    limit: int = 100
+
+
+def list_notifications(conn: Connection, f: NotificationFilter) -> list[dict[str, Any]]:
+    q = sa.select(_messages)
+    if f.status:
+        q = q.where(_messages.c.status == f.status)
+    if f.channel:
+        q = q.where(_messages.c.channel == f.channel)
+    if f.kind:
+        q = q.where(_messages.c.kind == f.kind)
+    if f.since:
+        q = q.where(_messages.c.created_at >= f.since)
+    if f.until:
+        q = q.where(_messages.c.created_at < f.until)
+    if f.alert_id is not None:
+        q = q.where(_messages.c.id.in_(sa.select(_items.c.notification_id).where(_items.c.alert_id == f.alert_id)))
+    if f.before_id is not None:
+        q = q.where(_messages.c.id < f.before_id)
+    rows = list(conn.execute(q.order_by(_messages.c.id.desc()).limit(f.limit)))
+    counts = _alert_counts(conn, [r.id for r in rows])
+    return [{**row._asdict(), "alert_ids": counts.get(row.id, [])} for row in rows]
+
+
+def _alert_counts(conn: Connection, ids: Sequence[int]) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = defaultdict(list)
+    for part in chunks(list(ids), 900):
+        for row in conn.execute(sa.select(_items.c.notification_id, _items.c.alert_id)
+                                .where(_items.c.notification_id.in_(part)).order_by(_items.c.alert_id)):
+            found[row.notification_id].append(row.alert_id)
+    return found
+
+
+def get_notification(conn: Connection, message_id: int) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(_messages).where(_messages.c.id == message_id)).first()
+    if row is None:
+        return None
+    return {**row._asdict(), "alert_ids": alert_ids(conn, message_id)}
+
+
+def requeue(conn: Connection, message_id: int, *, now: dt.datetime, give_up_after: dt.timedelta) -> bool:
+    """Send a failed or dead message again now, with a fresh retry deadline; False if it is not failed or dead."""
+    stmt = (sa.update(_messages)
+            .where(_messages.c.id == message_id,
+                   _messages.c.status.in_([NotificationStatus.DEAD.value, NotificationStatus.FAILED.value]))
+            .values(status=NotificationStatus.PENDING.value, next_attempt_at=now, give_up_at=now + give_up_after,
+                    claimed_by=None, claimed_until=None))
+    return conn.execute(stmt).rowcount == 1
+
+
+def backlog(conn: Connection, now: dt.datetime) -> tuple[int, float]:
+    """Messages waiting to be delivered, and the age in seconds of the oldest (for /metrics)."""
+    row = conn.execute(sa.select(sa.func.count(), sa.func.min(_messages.c.created_at))
+                       .where(_messages.c.status.in_(_OPEN_STATUSES))).one()
+    oldest = row[1]
+    return row[0], (now - oldest).total_seconds() if oldest is not None else 0.0

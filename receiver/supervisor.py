@@ -1,0 +1,80 @@
+"""The child processes `serve` runs beside gunicorn (the escalation engine): started before the arbiter,
+restarted when they die, sent SIGHUP on reload, stopped with SIGTERM after gunicorn has finished its requests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Sequence
+
+log = logging.getLogger("receiver.supervisor")
+
+SUPERVISOR_PID_ENV = "RECEIVER_SUPERVISOR_PID"  # workers signal this process to reload everything
+
+
+class Child:
+    def __init__(self, name: str, argv: Sequence[str]):
+        self.name = name
+        self.argv = list(argv)
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, start_new_session=False)
+        log.info("started child", extra={"child": self.name, "pid": self.proc.pid})
+
+
+class Supervisor:
+    def __init__(self, restart_delay: float = 1.0):
+        self.children: list[Child] = []
+        self.restart_delay = restart_delay
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, name: str, argv: Sequence[str]) -> None:
+        self.children.append(Child(name, argv))
+
+    def start(self) -> None:
+        os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
+        with self._lock:
+            for child in self.children:
+                child.start()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        # A dead child is restarted (after a pause, so a child that cannot start does not spin).
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                for child in self.children:
+                    if child.proc is not None and child.proc.poll() is not None and not self._stopping.is_set():
+                        log.error("child exited; restarting", extra={"child": child.name,
+                                                                      "code": child.proc.returncode})
+                        time.sleep(self.restart_delay)
+                        child.restarts += 1
+                        child.start()
+
+    def signal(self, signum: int) -> None:
+        with self._lock:
+            for child in self.children:
+                if child.proc is not None and child.proc.poll() is None:
+                    child.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        self.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            if child.proc is None:
+                continue
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("child did not stop in time; killing it", extra={"child": child.name})
+                child.proc.kill()
+                child.proc.wait()

@@ -1,0 +1,81 @@
+"""GET /api/v1/notifications (delivery history, failures, dead letters), one notification, and its retry."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from ..domain import NotificationKind, NotificationStatus, Role
+from ..store import delivery
+from ..store.db import read_transaction, write_transaction
+from ..store.queries import iso
+from .auth import require
+from .context import services
+from .errors import ApiError
+from .params import check_known, parse_int, parse_time
+
+bp = Blueprint("notifications_api", __name__, url_prefix="/api/v1")
+
+_PARAMS = ("status", "channel", "kind", "alert_id", "since", "until", "limit", "cursor")
+_STATUSES = {s.value for s in NotificationStatus}
+_KINDS = {k.value for k in NotificationKind}
+
+
+def _json(row: dict) -> dict:
+    out = {}
+    for key in ("id", "channel", "kind", "level", "status", "attempts", "created_at", "next_attempt_at",
+                "last_attempt_at", "sent_at", "give_up_at", "last_error", "last_duration_ms", "group_key",
+                "alert_ids"):
+        value = row.get(key)
+        out[key] = iso(value) if hasattr(value, "isoformat") else value
+    out["claimed"] = row.get("claimed_by") is not None
+    return out
+
+
+@bp.get("/notifications")
+@require(Role.READ)
+def list_():
+    args = request.args
+    check_known(args, _PARAMS)
+    status, kind = args.get("status"), args.get("kind")
+    if status and status not in _STATUSES:
+        raise ApiError(400, "bad_parameter", f"status: one of {', '.join(sorted(_STATUSES))}", parameter="status")
+    if kind and kind not in _KINDS:
+        raise ApiError(400, "bad_parameter", f"kind: one of {', '.join(sorted(_KINDS))}", parameter="kind")
+    flt = delivery.NotificationFilter(
+        status=status, channel=args.get("channel") or None, kind=kind,
+        alert_id=parse_int("alert_id", args.get("alert_id"), default=0, minimum=1, maximum=2**62) if args.get("alert_id") else None,
+        since=parse_time("since", args["since"]) if args.get("since") else None,
+        until=parse_time("until", args["until"]) if args.get("until") else None,
+        before_id=parse_int("cursor", args.get("cursor"), default=0, minimum=0, maximum=2**62) or None,
+        limit=parse_int("limit", args.get("limit"), default=100, minimum=1, maximum=1000))
+    with read_transaction(services().db) as conn:
+        rows = delivery.list_notifications(conn, flt)
+    next_cursor = str(rows[-1]["id"]) if len(rows) == flt.limit else None
+    return jsonify({"notifications": [_json(r) for r in rows], "count": len(rows), "next_cursor": next_cursor})
+
+
+@bp.get("/notifications/<int:notification_id>")
+@require(Role.READ)
+def show(notification_id: int):
+    with read_transaction(services().db) as conn:
+        row = delivery.get_notification(conn, notification_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no notification with id {notification_id}")
+    return jsonify(_json(row))
+
+
+@bp.post("/notifications/<int:notification_id>/retry")
+@require(Role.WRITE)
+def retry(notification_id: int):
+    """Send a dead (or failing) notification again now, with a fresh give_up_after."""
+    svc = services()
+    with write_transaction(svc.db) as conn:
+        row = delivery.get_notification(conn, notification_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"no notification with id {notification_id}")
+        if not delivery.requeue(conn, notification_id, now=svc.clock.now(),
+                                give_up_after=svc.config.delivery.retry.give_up_after):
+            raise ApiError(409, "not_retryable", f"notification {notification_id} is {row['status']}; "
+                                                 "only failed or dead notifications can be retried")
+        row = delivery.get_notification(conn, notification_id)
+    return jsonify(_json(row))
