@@ -8,13 +8,13 @@ has the channel's own connect/read timeout. Nothing is sent inside a database tr
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
 from sqlalchemy.engine import Engine
@@ -85,7 +85,7 @@ class Dispatcher:
         self.lease = lease
         self.batch = batch
         self.rng = rng
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
         self.buckets: dict[str, TokenBucket] = {}
         self._link_key: bytes | None = None
 
@@ -108,14 +108,10 @@ class Dispatcher:
             return result
         with read_transaction(self.db) as conn:
             carried = store.load_alerts(conn, [c.id for c in claimed])
-        futures = {}
-        for item in claimed:
-            message = self.message(item, carried.get(item.id, []), now)
-            futures[self.pool.submit(self._send, item, message)] = item
-        for future in concurrent.futures.as_completed(futures):
-            item = futures[future]
-            outcome, message = future.result()
-            self._record(item, message, outcome, result)
+        futures = [self.pool.submit(self._send, item, self.message(item, carried.get(item.id, []), now))
+                   for item in claimed]
+        done = [(item, *future.result()) for item, future in zip(claimed, futures)]
+        self._record(done, result)
         return result
 
     # --- one message ---------------------------------------------------------------------------------------
@@ -188,18 +184,22 @@ class Dispatcher:
         return store.Outcome(item.id, NotificationStatus.FAILED.value, True, now, next_attempt_at=min(now + wait, deadline),
                              error=exc.reason, duration_ms=_ms(started))
 
-    def _record(self, item: store.Claimed, message: Message, outcome: store.Outcome, result: DispatchResult) -> None:
-        final = outcome.status in (NotificationStatus.SENT.value, NotificationStatus.DEAD.value)
+    def _record(self, done: list[tuple[store.Claimed, store.Outcome, Message]], result: DispatchResult) -> None:
+        """Every outcome of the batch, and a `notified` event per alert for the final ones, in one transaction."""
         with write_transaction(self.db) as conn:
-            kept = store.record(conn, outcome, worker=self.worker)
-            if kept and final:
-                insert_events(conn, [NewEvent(a.id, EventKind.NOTIFIED.value, outcome.at, actor="engine",
-                                              to_level=message.level or None,
-                                              details={"notification_id": item.id, "channel": item.channel,
-                                                       "kind": item.kind, "status": outcome.status,
-                                                       "attempts": item.attempts + int(outcome.attempted),
-                                                       **({"error": outcome.error} if outcome.error else {})})
-                                     for a in message.alerts])
+            kept = store.record(conn, [outcome for _, outcome, _ in done], worker=self.worker)
+            insert_events(conn, [
+                NewEvent(a.id, EventKind.NOTIFIED.value, outcome.at, actor="engine", to_level=message.level or None,
+                         details={"notification_id": item.id, "channel": item.channel, "kind": item.kind,
+                                  "status": outcome.status, "attempts": item.attempts + int(outcome.attempted),
+                                  **({"error": outcome.error} if outcome.error else {})})
+                for item, outcome, message in done
+                if item.id in kept and outcome.status in (NotificationStatus.SENT.value, NotificationStatus.DEAD.value)
+                for a in message.alerts])
+        for item, outcome, message in done:
+            self._log(item, outcome, message, result)
+
+    def _log(self, item: store.Claimed, outcome: store.Outcome, message: Message, result: DispatchResult) -> None:
         extra = {"notification_id": item.id, "channel": item.channel, "kind": item.kind, "level": message.level,
                  "alerts": len(message.alerts), "attempt": item.attempts + 1}
         if not outcome.attempted and outcome.status != NotificationStatus.DEAD.value:
@@ -216,7 +216,8 @@ class Dispatcher:
             log.warning("notification failed, will retry",
                         extra={**extra, "error": outcome.error, "retry_at": outcome.next_attempt_at.isoformat()})
         if self.metrics is not None:
-            self.metrics.notifications.labels(channel=item.channel, result=outcome.status).inc()
+            result_label = "retry" if outcome.status == NotificationStatus.FAILED.value else outcome.status
+            self.metrics.notifications.labels(channel=item.channel, result=result_label).inc()
 
 
 def _ms(started: float) -> int:

@@ -97,20 +97,45 @@ class Outcome:
     duration_ms: int | None = None
 
 
-def record(conn: Connection, outcome: Outcome, *, worker: str) -> bool:
-    """Write one message's outcome and release its lease; False when the lease was lost meanwhile (another
-    engine reclaimed it after it ran out: its own outcome will be recorded instead)."""
-    values: dict[str, Any] = {"status": outcome.status, "claimed_by": None, "claimed_until": None,
-                              "next_attempt_at": outcome.next_attempt_at}
-    if outcome.attempted:
-        values.update(attempts=_messages.c.attempts + 1, last_attempt_at=outcome.at,
-                      last_duration_ms=outcome.duration_ms)
-    if outcome.status == NotificationStatus.SENT.value:
-        values.update(sent_at=outcome.at, last_error=None)
-    elif outcome.error is not None:
-        values["last_error"] = outcome.error[:2000]
-    stmt = sa.update(_messages).where(_messages.c.id == outcome.id, _messages.c.claimed_by == worker[:200]).values(**values)
-    return conn.execute(stmt).rowcount == 1
+def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set[int]:
+    """Write the outcomes of a batch and release their leases, in one UPDATE per chunk (each column a CASE on
+    id); returns the ids written. A message whose lease was lost meanwhile (it ran out and another engine
+    reclaimed it) is skipped: that engine records its own outcome."""
+    kept: set[int] = set()
+    for part in chunks(list(outcomes), 300):
+        by_id = {o.id: o for o in part}
+
+        def case(column, value_of, type_=None):
+            whens = {o.id: sa.literal(value_of(o), type_ or column.type) if value_of(o) is not None else sa.null()
+                     for o in part}
+            return sa.case(whens, value=_messages.c.id, else_=column)
+
+        attempted = [o.id for o in part if o.attempted]
+        sent = [o.id for o in part if o.status == NotificationStatus.SENT.value]
+        values: dict[str, Any] = {
+            "status": case(_messages.c.status, lambda o: o.status),
+            "next_attempt_at": case(_messages.c.next_attempt_at, lambda o: o.next_attempt_at),
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+        if attempted:
+            values["attempts"] = sa.case((_messages.c.id.in_(attempted), _messages.c.attempts + 1),
+                                         else_=_messages.c.attempts)
+            values["last_attempt_at"] = sa.case(
+                {i: sa.literal(by_id[i].at, _messages.c.last_attempt_at.type) for i in attempted},
+                value=_messages.c.id, else_=_messages.c.last_attempt_at)
+            values["last_duration_ms"] = case(_messages.c.last_duration_ms, lambda o: o.duration_ms)
+        if sent:
+            values["sent_at"] = sa.case({i: sa.literal(by_id[i].at, _messages.c.sent_at.type) for i in sent},
+                                        value=_messages.c.id, else_=_messages.c.sent_at)
+        values["last_error"] = case(_messages.c.last_error,
+                                    lambda o: None if o.status == NotificationStatus.SENT.value
+                                    else (o.error[:2000] if o.error else None))
+        stmt = (sa.update(_messages)
+                .where(_messages.c.id.in_(list(by_id)), _messages.c.claimed_by == worker[:200])
+                .values(**values).returning(_messages.c.id))
+        kept.update(conn.scalars(stmt))
+    return kept
 
 
 # --- the history the API lists -----------------------------------------------------------------------------
