@@ -13,7 +13,7 @@ from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .metrics import Metrics, check_multiprocess_ready
 from .store.db import create_db_engine
-from .web import alerts_api, errors, lifecycle_api, notifications_api, ops, rejected_api, webhook
+from .web import alerts_api, errors, lifecycle_api, notifications_api, ops, pagerduty_webhook, rejected_api, webhook
 from .web.auth import Authenticator
 from .web.context import Services
 
@@ -44,6 +44,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
         auth=Authenticator((t.name, t.token.reveal(), t.role) for t in config.auth.tokens),
     )
     errors.register(app)
-    for blueprint in (webhook.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, rejected_api.bp, ops.bp):
+    for blueprint in (webhook.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, pagerduty_webhook.bp,
+                      rejected_api.bp, ops.bp):
         app.register_blueprint(blueprint)
     return app

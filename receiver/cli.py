@@ -51,21 +51,28 @@ def main(log_format: str, log_level: str) -> None:
 @click.option("--port", envvar="RECEIVER_PORT", type=int, help="port [server.port, 9095]")
 @click.option("--workers", envvar="RECEIVER_WORKERS", type=int, default=None, help="gunicorn sync workers [2 × CPUs + 1]")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="migrate the database before serving")
-def serve(config_path: str | None, host: str | None, port: int | None, workers: int | None, migrate: bool) -> None:
-    """Run the receiver under gunicorn (sync workers); migrates the database first."""
+@click.option("--engine/--no-engine", default=True, show_default=True,
+              help="run one escalation engine beside the web workers (--no-engine: run `alert-receiver worker` elsewhere)")
+@click.pass_context
+def serve(ctx: click.Context, config_path: str | None, host: str | None, port: int | None, workers: int | None,
+          migrate: bool, engine: bool) -> None:
+    """Run the receiver under gunicorn (sync workers) and one engine; migrates the database first."""
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     own_metrics_dir = not metrics_dir
     if own_metrics_dir:
         metrics_dir = tempfile.mkdtemp(prefix="alert-receiver-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    owner = os.getpid()
     try:
-        _serve(config_path, host, port, workers, migrate)
+        _serve(config_path, host, port, workers, migrate, engine, ctx.parent.params if ctx.parent else {})
     finally:
-        if own_metrics_dir:
+        # gunicorn workers are forked inside _serve and leave by SystemExit through this very frame: only the
+        # arbiter may remove the directory every process shares.
+        if own_metrics_dir and os.getpid() == owner:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve(config_path, host, port, workers, migrate) -> None:
+def _serve(config_path, host, port, workers, migrate, engine, global_params) -> None:
     config = _load(config_path)
     host = host or config.server.host
     port = port or config.server.port
@@ -91,9 +98,77 @@ def _serve(config_path, host, port, workers, migrate) -> None:
         db.dispose()
     from .gunicorn_conf import settings
     from .server import receiver_server
+    from .supervisor import Supervisor
 
-    log.info("serving", extra={"host": host, "port": port, "config": str(config.source or "defaults")})
-    receiver_server(config, settings(host, port, workers=workers)).run()
+    supervisor = Supervisor()
+    if engine:
+        supervisor.add("engine", [sys.executable, "-m", "receiver",
+                                  "--log-format", global_params.get("log_format", "logfmt"),
+                                  "--log-level", global_params.get("log_level", "INFO"),
+                                  "worker", *(["-c", config_path] if config_path else [])])
+    log.info("serving", extra={"host": host, "port": port, "config": str(config.source or "defaults"),
+                               "engine": engine})
+    supervisor.start()
+    try:
+        receiver_server(config, settings(host, port, workers=workers), loader=lambda: _load_config(config_path),
+                        supervisor=supervisor).run()
+    finally:
+        supervisor.stop()
+
+
+def _load_config(config_path: str | None):
+    from .config import load_config
+
+    return load_config(config_path)
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG", help="receiver.yml")
+@click.option("--metrics-port", type=int, default=None, envvar="RECEIVER_WORKER_METRICS_PORT",
+              help="serve this engine's /metrics on 127.0.0.1:PORT (serve's engine shares serve's /metrics instead)")
+def worker(config_path: str | None, metrics_port: int | None) -> None:
+    """Run the escalation engine alone: ticks, escalations, repeats and delivery (scale-out, or beside serve)."""
+    import signal
+    import threading
+
+    config = _load(config_path)
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from .app import build_db
+    from .engine.runner import EngineRunner
+    from .metrics import Metrics, check_multiprocess_ready
+    from .store import migrate as migrations
+
+    check_multiprocess_ready()
+    db = build_db(config)
+    if not migrations.is_current(db):
+        raise click.ClickException(f"the database schema is at {migrations.current_revision(db) or 'none'}, "
+                                   f"not {migrations.head_revision()}: run `alert-receiver migrate` first")
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    metrics.config_last_reload_successful.set(1)
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+    runner = EngineRunner(config, db, metrics=metrics, load_config=lambda: _load_config(config_path))
+    wake = threading.Event()
+    wanted = {"stop": False, "reload": False}
+
+    def on_signal(signum, _frame):
+        wanted["reload" if signum == signal.SIGHUP else "stop"] = True
+        wake.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    runner.start()
+    while not wanted["stop"]:
+        wake.wait()
+        wake.clear()
+        if wanted["reload"] and not wanted["stop"]:
+            wanted["reload"] = False
+            runner.reload()
+    log.info("engine stopping")
+    runner.join(timeout=30)
+    db.dispose()
 
 
 @main.command()
@@ -161,6 +236,29 @@ def routes_test(config_path: str | None, labels_text: str) -> None:
         click.echo(str(step))
     if timeline.repeat_every:
         click.echo(f"then every {format_duration(timeline.repeat_every)} at L1 until acknowledged or resolved")
+
+
+@main.group("templates")
+def templates_group() -> None:
+    """Check the message templates (built-in, and the overrides in templates.dir)."""
+
+
+@templates_group.command("check")
+@click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG")
+def templates_check(config_path: str | None) -> None:
+    """Render every template for every kind and level against sample messages; exits 1 naming each problem."""
+    from .render import check_templates
+
+    config = _load(config_path)
+    override_dir = config.templates.dir
+    problems = check_templates(override_dir)
+    where = f"templates (overrides in {override_dir})" if override_dir else "built-in templates"
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        click.echo(f"{where}: {len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo(f"{where}: OK")
 
 
 if __name__ == "__main__":

@@ -57,3 +57,5 @@ def configure(fmt: str = "logfmt", level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # Alembic narrates every migration context (also each /-/ready check): keep it to warnings.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # urllib3 logs each request's path at DEBUG, and a Slack or Teams webhook path is the secret itself.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

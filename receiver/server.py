@@ -1,20 +1,29 @@
-"""gunicorn, run in-process: the arbiter is this process, so SIGTERM reaches it and shuts down gracefully."""
+"""gunicorn, run in-process: the arbiter is this process, so SIGTERM reaches it and shuts down gracefully.
+
+On SIGHUP (or POST /-/reload, which signals this process) the arbiter re-reads receiver.yml: a valid file is used
+by the new workers gunicorn starts and forwarded to the engine child; an invalid one keeps the running config.
+"""
 
 from __future__ import annotations
 
+import logging
+import signal
 from typing import Callable
 
 from gunicorn.app.base import BaseApplication
 
-from .config import Config
+from .config import Config, ConfigError
+
+log = logging.getLogger("receiver.server")
 
 
 class GunicornServer(BaseApplication):
     """gunicorn with settings from a dict (receiver.gunicorn_conf.settings) and an app built in each worker."""
 
-    def __init__(self, load_app: Callable[[], object], options: dict):
+    def __init__(self, load_app: Callable[[], object], options: dict, *, on_reload: Callable[[], None] | None = None):
         self._load_app = load_app
         self._options = options
+        self._on_reload = on_reload
         super().__init__()
 
     def load_config(self) -> None:
@@ -22,15 +31,50 @@ class GunicornServer(BaseApplication):
             if value is not None or key == "accesslog":
                 self.cfg.set(key, value)
 
+    def reload(self):
+        super().reload()
+        if self._on_reload is not None:
+            self._on_reload()
+
     def load(self):
         # Runs in each worker after fork: every worker builds its own app and database pool.
         return self._load_app()
 
 
-def receiver_server(config: Config, options: dict) -> GunicornServer:
+class ReloadableConfig:
+    """The arbiter's current receiver config: re-read on reload; a bad file keeps the last good one."""
+
+    def __init__(self, config: Config, loader: Callable[[], Config]):
+        self.current = config
+        self.loader = loader
+        self.last_reload_ok = True
+
+    def reload(self) -> bool:
+        try:
+            self.current = self.loader()
+        except ConfigError as exc:
+            self.last_reload_ok = False
+            log.error("reload failed; keeping the running config", extra={"error": str(exc)})
+            return False
+        self.last_reload_ok = True
+        log.info("config reloaded", extra={"source": str(self.current.source or "defaults")})
+        return True
+
+
+def receiver_server(config: Config, options: dict, *, loader: Callable[[], Config] | None = None,
+                    supervisor=None) -> GunicornServer:
+    holder = ReloadableConfig(config, loader or (lambda: config))
+
     def load():
         from .app import create_app
 
-        return create_app(config)
+        app = create_app(holder.current)
+        app.extensions["alert_receiver"].metrics.config_last_reload_successful.set(1 if holder.last_reload_ok else 0)
+        return app
 
-    return GunicornServer(load, options)
+    def on_reload():
+        holder.reload()
+        if supervisor is not None:
+            supervisor.signal(signal.SIGHUP)  # the engine re-reads the file itself
+
+    return GunicornServer(load, options, on_reload=on_reload)

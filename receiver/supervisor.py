@@ -35,12 +35,14 @@ class Supervisor:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.pid: int | None = None
 
     def add(self, name: str, argv: Sequence[str]) -> None:
         self.children.append(Child(name, argv))
 
     def start(self) -> None:
-        os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
+        self.pid = os.getpid()
+        os.environ[SUPERVISOR_PID_ENV] = str(self.pid)
         with self._lock:
             for child in self.children:
                 child.start()
@@ -66,6 +68,8 @@ class Supervisor:
                     child.proc.send_signal(signum)
 
     def stop(self, timeout: float = 15.0) -> None:
+        if self.pid is not None and os.getpid() != self.pid:
+            return  # a forked gunicorn worker unwinding through serve's frames: the children are not its own
         self._stopping.set()
         self.signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout

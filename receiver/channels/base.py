@@ -5,6 +5,7 @@ retry can help. The retry loop, bookkeeping, rate limits and logging of outcomes
 from __future__ import annotations
 
 import abc
+import base64
 import datetime as dt
 import email.utils
 import urllib.parse
@@ -151,11 +152,21 @@ def request_error(exc: "requests.RequestException", *, what: str) -> DeliveryErr
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every occurrence of each secret replaced by ********."""
-    for secret in secrets:
+    """`text` with every occurrence of each secret replaced by ********, the longest first (one may hold
+    another)."""
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret and len(secret) >= 4:  # shorter is no secret, and masking it would garble the text
             text = text.replace(secret, "********")
     return text
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of a URL that may be credentials: the URL, its path and query, each long path segment (Slack's
+    and Teams' webhook tokens are path segments), and any user:password."""
+    parts = urllib.parse.urlsplit(url)
+    found = [url, parts.path, parts.query, parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""]
+    found += [segment for segment in parts.path.split("/") if len(segment) >= 16]
+    return [f for f in dict.fromkeys(found) if len(f) > 1]
 
 
 def post(http: "requests.Session", url: str, *, what: str, timeout: dt.timedelta,
@@ -165,6 +176,10 @@ def post(http: "requests.Session", url: str, *, what: str, timeout: dt.timedelta
     (the URL itself is always one) are masked should the response body quoted in the reason echo them."""
     import requests
 
+    secrets = list(secrets)
+    auth = kwargs.get("auth")
+    if isinstance(auth, tuple) and len(auth) == 2:  # basic auth: the password, and the header's form of it
+        secrets += [str(auth[1]), base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()]
     try:
         response = http.post(url, timeout=http_timeout(timeout), allow_redirects=False, **kwargs)
     except requests.RequestException as exc:
@@ -172,7 +187,6 @@ def post(http: "requests.Session", url: str, *, what: str, timeout: dt.timedelta
     try:
         check_response(response, what=what, retryable_codes=retryable_codes)
     except DeliveryError as exc:
-        path = urllib.parse.urlsplit(url).path  # Slack's and Teams' secret is in the path
-        reason = redact(exc.reason, [url, *([path] if len(path) > 1 else []), *secrets])
+        reason = redact(exc.reason, [*url_secrets(url), *secrets])
         raise DeliveryError(reason, retryable=exc.retryable, retry_after=exc.retry_after) from None
     return response

@@ -1,14 +1,30 @@
-"""The `email` channel: SMTP with STARTTLS (port 587) or implicit TLS (`ssl: true`, port 465)."""
+"""The `email` channel: SMTP with STARTTLS (port 587) or implicit TLS (`ssl: true`, port 465).
+
+One multipart/alternative message per notification: `email/subject.j2`, `email/body.txt.j2` and the
+autoescaped `email/body.html`. SMTP 5xx replies are permanent, 4xx replies and connection trouble retryable.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from receiver.channels.base import Channel, DeliveryError
+from receiver.channels.text import cut, one_line
+from receiver.domain import Message
 from receiver.fields import FieldError, FrozenModel, Integer, PositiveDuration, Secret
+
+log = logging.getLogger("receiver.channels.email")
+
+SUBJECT_LIMIT = 200
 
 
 def _address(value: str) -> str:
@@ -37,6 +53,21 @@ class EmailSettings(FrozenModel):
     from_addr: Address = Field(alias="from")
     to: Annotated[tuple[Address, ...], Field(min_length=1)]
     timeout: PositiveDuration = dt.timedelta(seconds=10)
+    # PEM file of the CA(s) that signed the server's certificate, for a private CA; relative to receiver.yml.
+    # When set, only these CAs are trusted; unset, the system's. Certificates are always verified.
+    tls_ca: Path | None = None
+
+    @field_validator("tls_ca")
+    @classmethod
+    def _ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        base = (info.context or {}).get("base_dir")
+        if not value.is_absolute() and base is not None:
+            value = Path(base) / value
+        if not value.is_file():
+            raise FieldError(f"tls_ca {value} is not a file", fix="give the path of a PEM file of CA certificates")
+        return value
 
     @model_validator(mode="after")
     def _tls_and_login(self) -> "EmailSettings":
@@ -52,3 +83,98 @@ class EmailSettings(FrozenModel):
         if (self.username is None) != (self.password is None):
             raise FieldError("username and password go together", fix="set both, or neither for an open relay")
         return self
+
+
+def _smtp_error(exc: smtplib.SMTPException, what: str) -> DeliveryError:
+    """SMTP reply codes (RFC 5321 §4.2.1): 4xx transient, 5xx permanent."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = exc.recipients
+        codes = [code for code, _ in refused.values()]
+        detail = "; ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items())
+        return DeliveryError(f"{what}: every recipient refused: {detail}"[:500],
+                             retryable=all(400 <= code < 500 for code in codes))
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code = exc.smtp_code
+        # A code outside 4xx/5xx (smtplib's -1 for a lost connection) is trouble on the way: retry.
+        return DeliveryError(f"{what}: {code} {_text(exc.smtp_error)}"[:500], retryable=not 500 <= code < 600)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return DeliveryError(f"{what}: the server closed the connection", retryable=True)
+    # SMTPNotSupportedError (no STARTTLS or AUTH offered) and "no suitable authentication method": the server
+    # does not do what the settings ask; a retry will not change that, and falling back to cleartext must not.
+    return DeliveryError(f"{what}: {exc}"[:500], retryable=False)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class EmailChannel(Channel):
+    type = "email"
+    settings: EmailSettings
+
+    def build(self, message: Message) -> EmailMessage:
+        s = self.settings
+        subject = cut(one_line(self.renderer.render_message("email/subject.j2", message)), SUBJECT_LIMIT)
+        mail = EmailMessage()
+        mail["Subject"] = subject or "alert-receiver notification"
+        mail["From"] = s.from_addr
+        mail["To"] = ", ".join(s.to)
+        mail["Date"] = email.utils.format_datetime(message.created_at)
+        # Stable across retries of one notification (a client may fold the duplicate that at-least-once
+        # delivery can cause), and unique across databases thanks to the creation time.
+        domain = email.utils.parseaddr(s.from_addr)[1].rpartition("@")[2]
+        mail["Message-ID"] = f"<alert-receiver.{message.notification_id}.{int(message.created_at.timestamp())}@{domain}>"
+        mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to the pager
+        mail.set_content(self.renderer.render_message("email/body.txt.j2", message))
+        mail.add_alternative(self.renderer.render_message("email/body.html", message), subtype="html")
+        return mail
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        timeout = s.timeout.total_seconds()
+        context = ssl.create_default_context(cafile=str(s.tls_ca) if s.tls_ca else None)
+        if s.ssl:
+            return smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout, context=context)
+        client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
+        try:
+            if s.starttls:
+                client.starttls(context=context)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def send(self, message: Message) -> None:
+        s = self.settings
+        what = f"smtp {s.smtp_host}:{s.smtp_port}"
+        mail = self.build(message)
+        sender = email.utils.parseaddr(s.from_addr)[1]
+        recipients = [email.utils.parseaddr(a)[1] for a in s.to]
+        try:
+            client = self._connect()
+            try:
+                if s.username is not None and s.password is not None:
+                    client.login(s.username, s.password.reveal())
+                refused = client.send_message(mail, sender, recipients)
+            finally:
+                _close(client)
+        except smtplib.SMTPException as exc:  # before OSError: SMTPException is one
+            raise _smtp_error(exc, what) from None
+        except ssl.SSLCertVerificationError as exc:
+            # Retryable: a certificate is fixed on the server side while the retries run.
+            raise DeliveryError(f"{what}: certificate verification failed ({exc.verify_message})",
+                                retryable=True) from None
+        except (OSError, EOFError) as exc:  # refused, unreachable, timed out, TLS failures
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise DeliveryError(f"{what}: connection failed ({reason})", retryable=True) from None
+        if refused:
+            # Some recipients got it: retrying would page them again, so this counts as sent, loudly.
+            log.warning("some e-mail recipients were refused", extra={
+                "channel": self.name, "refused": {r: f"{c} {_text(m)}" for r, (c, m) in refused.items()}})
+
+
+def _close(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
+from receiver.channels.base import Channel
+from receiver.domain import Message
 from receiver.fields import FrozenModel
+
+log = logging.getLogger("receiver.channels.log")
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 class LogSettings(FrozenModel):
     type: Literal["log"]
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class LogChannel(Channel):
+    """One log record per message: the rendered text (`log/text.j2`) as the message, the facts as fields."""
+
+    type = "log"
+    settings: LogSettings
+
+    def send(self, message: Message) -> None:
+        text = self.renderer.render_message("log/text.j2", message)
+        log.log(_LEVELS[self.settings.level], "%s", text, extra={
+            "channel": self.name,
+            "notification_id": message.notification_id,
+            "kind": message.kind,
+            "alert_level": message.level,
+            "group_key": message.group_key,
+            "alerts": len(message.alerts),
+        })

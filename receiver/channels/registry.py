@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel
 
-from receiver.channels.email import EmailSettings
-from receiver.channels.log import LogSettings
-from receiver.channels.msteams import MsTeamsSettings
-from receiver.channels.pagerduty import PagerDutySettings
-from receiver.channels.slack import SlackSettings
-from receiver.channels.twilio_sms import TwilioSmsSettings
-from receiver.channels.webhook import WebhookSettings
+from receiver.channels.base import Channel
+from receiver.channels.email import EmailChannel, EmailSettings
+from receiver.channels.log import LogChannel, LogSettings
+from receiver.channels.msteams import MsTeamsChannel, MsTeamsSettings
+from receiver.channels.pagerduty import PagerDutyChannel, PagerDutySettings
+from receiver.channels.slack import SlackChannel, SlackSettings
+from receiver.channels.twilio_sms import TwilioSmsChannel, TwilioSmsSettings
+from receiver.channels.webhook import WebhookChannel, WebhookSettings
+
+if TYPE_CHECKING:
+    import requests
+
+    from receiver.config import Config
+    from receiver.render import Renderer
 
 SETTINGS_BY_TYPE: dict[str, type[BaseModel]] = {
     "log": LogSettings,
@@ -21,3 +30,19 @@ SETTINGS_BY_TYPE: dict[str, type[BaseModel]] = {
     "msteams": MsTeamsSettings,
     "webhook": WebhookSettings,
 }
+
+CHANNEL_CLASSES: dict[str, type[Channel]] = {
+    "log": LogChannel,
+    "slack": SlackChannel,
+    "email": EmailChannel,
+    "pagerduty": PagerDutyChannel,
+    "twilio_sms": TwilioSmsChannel,
+    "msteams": MsTeamsChannel,
+    "webhook": WebhookChannel,
+}
+
+
+def build_channels(config: "Config", *, renderer: "Renderer", http: "requests.Session") -> dict[str, Channel]:
+    """One Channel per configured channel, by name; they share the renderer and the HTTP session."""
+    return {name: CHANNEL_CLASSES[settings.type](name, settings, renderer=renderer, http=http)
+            for name, settings in config.channels.items()}

@@ -1,13 +1,35 @@
-"""The `slack` channel: Slack incoming webhooks (one URL per Slack channel)."""
+"""The `slack` channel: Slack incoming webhooks (one URL per Slack channel).
+
+One message per notification: `text` (the preview, `slack/text.j2`) and one attachment coloured by level
+holding a section for the headline (`slack/title.j2`) and one per listed alert (`slack/alert.j2`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from receiver.channels.base import Channel, RateLimit, post
+from receiver.channels.text import cut, minimal_alert_line
+from receiver.domain import Message
 from receiver.fields import FrozenModel, Number, PositiveDuration, Secret, check_url
+
+# https://api.slack.com/reference/block-kit/blocks#section: a section's text is at most 3,000 characters,
+# and a message holds at most 50 blocks.
+SECTION_TEXT_LIMIT = 3000
+MAX_BLOCKS = 50
+TEXT_LIMIT = 3000  # the top-level `text`; Slack cuts at 40,000, but a preview needs far less
+
+COLOURS = {"L1": "#d62728", "L2": "#ff7f0e", "L3": "#1f77b4"}
+RESOLVED_COLOUR = "#2ca02c"
+ACKNOWLEDGED_COLOUR = "#808080"
+
+# Slack's incoming webhooks answer 429 with Retry-After when rate limited and 4xx (invalid_payload,
+# channel_not_found, action_prohibited, ...) for requests that will never succeed
+# (https://api.slack.com/messaging/webhooks#handling_errors): no extra retryable codes.
+RETRYABLE_CODES: tuple[int, ...] = ()
 
 
 class SlackSettings(FrozenModel):
@@ -24,3 +46,50 @@ class SlackSettings(FrozenModel):
     def _https(cls, value: Secret) -> Secret:
         check_url(value.reveal(), schemes=("https",))
         return value
+
+
+def colour_of(message: Message) -> str:
+    if message.kind == "resolved":
+        return RESOLVED_COLOUR
+    if message.kind == "acknowledged":
+        return ACKNOWLEDGED_COLOUR
+    return COLOURS.get(message.level, COLOURS["L3"])
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_TEXT_LIMIT)}}
+
+
+class SlackChannel(Channel):
+    type = "slack"
+    settings: SlackSettings
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return RateLimit(count=self.settings.rate_limit_per_second, per=1.0)
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        text = self.renderer.render_message("slack/text.j2", message)
+        blocks = [_section(self.renderer.render_message("slack/title.j2", message) or text)]
+        shown = message.shown
+        room = MAX_BLOCKS - 2  # the headline, and a note when alerts do not fit
+        for alert in shown[:room]:
+            section = self.renderer.render_alert("slack/alert.j2", message, alert)
+            blocks.append(_section(section or minimal_alert_line(alert)))  # Slack rejects an empty section
+        if len(shown) > room:
+            more = len(message.alerts) - room
+            blocks.append({"type": "context", "elements": [
+                {"type": "mrkdwn", "text": f"… and {more} more alerts ({len(message.alerts)} in all)"}]})
+        payload: dict[str, Any] = {
+            "text": cut(text, TEXT_LIMIT),
+            "attachments": [{"color": colour_of(message), "fallback": cut(text, TEXT_LIMIT), "blocks": blocks}],
+        }
+        if self.settings.username:
+            payload["username"] = self.settings.username
+        if self.settings.icon_emoji:
+            payload["icon_emoji"] = self.settings.icon_emoji
+        return payload
+
+    def send(self, message: Message) -> None:
+        post(self.http, self.settings.webhook_url.reveal(), what="slack webhook", timeout=self.settings.timeout,
+             retryable_codes=RETRYABLE_CODES, json=self.payload(message))

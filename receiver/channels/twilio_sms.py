@@ -1,16 +1,36 @@
-"""The `twilio_sms` channel: SMS through Twilio's Messages API."""
+"""The `twilio_sms` channel: SMS through Twilio's Messages API, one request per `to` number.
+
+The body (`twilio_sms/body.j2`) is kept to one 160-character GSM-7 segment: level, kind, count, the first
+alertname, and the alert's (or the receiver's) link when it fits. Only the levels in `levels` (default L1) are
+sent: SMS is for pages.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
+from receiver.channels.base import Channel, DeliveryError, post
+from receiver.channels.text import cut, message_context, minimal_text, one_line
+from receiver.domain import Level, Message
 from receiver.fields import FieldError, FrozenModel, PositiveDuration, Secret, check_url
 
+log = logging.getLogger("receiver.channels.twilio_sms")
+
 _E164_RE = re.compile(r"\+[1-9][0-9]{7,14}")
+
+# Under one SMS segment of 160 GSM-7 characters. (Characters outside GSM-7, emoji for instance, make the
+# segment UCS-2 and 70 characters long; Twilio then splits and joins, which costs more but still arrives.)
+BODY_LIMIT = 159
+
+# https://www.twilio.com/docs/usage/twilios-response#response-formats-exceptions: 429 (error 20429, too many
+# requests) and 5xx may be retried; other 4xx (21211 invalid 'To', 20003 authentication) will not succeed.
+# Both are the defaults for every channel: no extra retryable codes.
+RETRYABLE_CODES: tuple[int, ...] = ()
 
 
 def _phone(value: Any) -> Any:
@@ -37,8 +57,59 @@ class TwilioSmsSettings(FrozenModel):
     timeout: PositiveDuration = dt.timedelta(seconds=10)
     # Not in the DESIGN example: lets tests and proxies point the channel elsewhere.
     api_url: str = "https://api.twilio.com"
+    # The levels this channel is told about at all (intents at other levels are never created).
+    levels: Annotated[tuple[Level, ...], Field(min_length=1)] = (Level.L1,)
 
     @field_validator("api_url")
     @classmethod
     def _url(cls, value: str) -> str:
         return check_url(value)
+
+
+def fit_body(text: str, link: str | None, limit: int = BODY_LIMIT) -> str:
+    """One line under `limit` characters, with `link` appended only when it fits whole."""
+    text = one_line(text)
+    if link and len(text) + 1 + len(link) <= limit:
+        return f"{text} {link}"
+    return cut(text, limit)
+
+
+class TwilioSmsChannel(Channel):
+    type = "twilio_sms"
+    settings: TwilioSmsSettings
+
+    def accepts_level(self, level: str) -> bool:
+        return level in {lvl.value for lvl in self.settings.levels}
+
+    def body(self, message: Message) -> str:
+        text = self.renderer.render_message("twilio_sms/body.j2", message)
+        if not text.strip():
+            text = minimal_text(message_context(message))
+        link = message.alerts[0].url if len(message.alerts) == 1 else message.receiver_url
+        return fit_body(text, link)
+
+    def send(self, message: Message) -> None:
+        s = self.settings
+        url = f"{s.api_url.rstrip('/')}/2010-04-01/Accounts/{s.account_sid}/Messages.json"
+        body = self.body(message)
+        errors: list[DeliveryError] = []
+        # Every number is tried even when one fails. A retryable failure retries the message, texting the
+        # others again (at least once); permanent failures alone do not.
+        for number in s.to:
+            try:
+                post(self.http, url, what=f"twilio messages to {number}", timeout=s.timeout,
+                     retryable_codes=RETRYABLE_CODES, secrets=[s.auth_token.reveal()],
+                     data={"To": number, "From": s.from_number, "Body": body},
+                     auth=(s.account_sid, s.auth_token.reveal()))
+            except DeliveryError as exc:
+                errors.append(exc)
+        if errors and not any(e.retryable for e in errors) and len(errors) < len(s.to):
+            # Some numbers got it and no retry can help the others (an invalid or opted-out number): sent.
+            log.warning("some SMS numbers failed", extra={"channel": self.name,
+                                                          "errors": [e.reason for e in errors]})
+            return
+        if errors:
+            retry_afters = [e.retry_after for e in errors if e.retry_after is not None]
+            raise DeliveryError("; ".join(e.reason for e in errors),
+                                retryable=any(e.retryable for e in errors),
+                                retry_after=max(retry_afters) if retry_afters else None)

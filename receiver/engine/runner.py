@@ -1,0 +1,137 @@
+"""The engine process: a tick loop (escalations, repeats, expired acks) and a delivery loop (the outbox), each on
+its own thread so that a slow provider never delays an escalation, plus reload. Run by `alert-receiver worker`,
+and by `serve` as its one engine child. Several engines on one database are safe (conditional updates, leases).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Callable
+
+import requests
+from sqlalchemy.engine import Engine
+
+from ..channels.registry import build_channels
+from ..clock import Clock, SystemClock
+from ..config import Config, ConfigError
+from ..metrics import Metrics
+from ..render import Renderer
+from ..store import delivery as delivery_store
+from ..store.db import is_unavailable, read_transaction
+from .delivery import Dispatcher
+from .reload import apply_routes
+from .tick import tick
+
+log = logging.getLogger("receiver.engine")
+
+DELIVERY_POLL = 0.2  # seconds between outbox polls: the first page leaves within about this of the commit
+UNAVAILABLE_PAUSE = 2.0  # seconds to wait after the database said "try again later"
+
+
+class EngineRunner:
+    def __init__(self, config: Config, db: Engine, *, metrics: Metrics, clock: Clock | None = None,
+                 load_config: Callable[[], Config] | None = None, http: requests.Session | None = None,
+                 worker: str | None = None):
+        self.config = config
+        self.db = db
+        self.metrics = metrics
+        self.clock = clock or SystemClock()
+        self.load_config = load_config
+        self.http = http or requests.Session()
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.stop = threading.Event()
+        self.wake = threading.Event()  # set to run a tick now (reload, tests)
+        self.dispatcher = Dispatcher(db, config, self._channels(config), clock=self.clock, metrics=metrics,
+                                     worker=self.worker)
+        self._threads: list[threading.Thread] = []
+
+    def _channels(self, config: Config):
+        renderer = Renderer(config.templates.dir,
+                            on_error=lambda name, exc: self.metrics.template_errors.labels(template=name).inc())
+        return build_channels(config, renderer=renderer, http=self.http)
+
+    # --- loops ---------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for target, name in ((self._tick_loop, "tick"), (self._delivery_loop, "delivery")):
+            thread = threading.Thread(target=target, name=f"engine-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("engine started", extra={"worker": self.worker, "tick": self.config.escalation.tick.total_seconds()})
+
+    def join(self, timeout: float | None = None) -> None:
+        self.stop.set()
+        self.wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self.dispatcher.close()
+
+    def tick_once(self) -> None:
+        started = time.perf_counter()
+        result = tick(self.db, self.config, self.clock.now())
+        for (from_level, to_level), n in result.escalations.items():
+            self.metrics.escalations.labels(from_level=from_level, to_level=to_level).inc(n)
+        if result.repeats or result.resumed:
+            self.metrics.repeats.inc(result.repeats + result.resumed)
+        self.metrics.engine_tick_duration.observe(time.perf_counter() - started)
+        self.metrics.engine_last_tick.set(time.time())
+
+    def _tick_loop(self) -> None:
+        while not self.stop.is_set():
+            pause = self.config.escalation.tick.total_seconds()
+            try:
+                self.tick_once()
+            except Exception as exc:
+                pause = self._trouble("tick", exc, pause)
+            self.wake.wait(pause)
+            self.wake.clear()
+
+    def _delivery_loop(self) -> None:
+        while not self.stop.is_set():
+            pause = DELIVERY_POLL
+            try:
+                with read_transaction(self.db) as conn:
+                    due = delivery_store.has_due(conn, self.clock.now())
+                while due and not self.stop.is_set():
+                    result = self.dispatcher.run_once()
+                    due = result.handled >= self.dispatcher.batch and result.deferred < result.handled
+            except Exception as exc:
+                pause = self._trouble("delivery", exc, pause)
+            self.stop.wait(pause)
+
+    def _trouble(self, loop: str, exc: Exception, pause: float) -> float:
+        if is_unavailable(exc):
+            log.warning("database unavailable; the engine pauses and retries", extra={"loop": loop,
+                                                                                     "error": type(exc).__name__})
+            return max(pause, UNAVAILABLE_PAUSE)
+        log.exception("engine loop failed; retrying", extra={"loop": loop})
+        return max(pause, UNAVAILABLE_PAUSE)
+
+    # --- reload --------------------------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read the config; a bad file keeps the running one (logged, and the gauge says 0)."""
+        if self.load_config is None:
+            return False
+        try:
+            config = self.load_config()
+        except ConfigError as exc:
+            self.metrics.config_last_reload_successful.set(0)
+            log.error("reload failed; keeping the running config", extra={"error": str(exc)})
+            return False
+        self.apply(config)
+        return True
+
+    def apply(self, config: Config) -> None:
+        """Run with `config` from now on: new routes and timers for open occurrences, new channels."""
+        changed = apply_routes(self.db, config, now=self.clock.now())
+        self.config = config
+        self.dispatcher.configure(config, self._channels(config))
+        self.metrics.config_last_reload_successful.set(1)
+        log.info("config reloaded", extra={"source": str(config.source or "defaults"), "rerouted": changed})
+        self.wake.set()
+

@@ -1,0 +1,75 @@
+"""A real local HTTP sink for end-to-end runs: records every request it gets, answers from a script of statuses
+(e.g. 503, 503, then 200), and lets tests wait for what arrived with a deadline."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .process import wait_until
+
+
+@dataclasses.dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int  # what the sink answered
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class HttpSink:
+    def __init__(self):
+        self.received: list[Received] = []
+        self.script: list[tuple[int, dict[str, str]]] = []  # answers to give before the default 200
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink.lock:
+                    status, headers = sink.script.pop(0) if sink.script else (200, {})
+                    sink.received.append(Received(self.path, dict(self.headers), body, status))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> "HttpSink":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, *statuses: int | tuple[int, dict[str, str]]) -> None:
+        """Answer the next requests with these statuses (then 200 again)."""
+        with self.lock:
+            self.script.extend(s if isinstance(s, tuple) else (s, {}) for s in statuses)
+
+    def ok(self, path: str | None = None) -> list[Received]:
+        """The requests answered 2xx, optionally for one path, in arrival order."""
+        with self.lock:
+            return [r for r in self.received if 200 <= r.status < 300 and (path is None or r.path == path)]
+
+    def wait_for(self, count: int, *, path: str | None = None, timeout: float = 30.0) -> list[Received]:
+        return wait_until(lambda: (got := self.ok(path)) and len(got) >= count and got, timeout=timeout,
+                          interval=0.05, what=f"{count} delivered request(s) to the sink{f' at {path}' if path else ''}")
