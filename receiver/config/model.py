@@ -39,6 +39,7 @@ from receiver.config.routes import (
 )
 from receiver.domain import Level, Role
 from receiver.fields import (
+    at_least,
     ByteSize,
     Duration,
     FieldError,
@@ -242,6 +243,9 @@ class RetrySettings(FrozenModel):
 class DeliverySettings(FrozenModel):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     group_summary_over: Annotated[Integer, Field(ge=1)] = 20
+    # How long an engine holds a claimed message before another may take it: longer than any channel's
+    # timeouts, short enough that a message claimed by a process that died goes out soon after.
+    lease: Annotated[Duration, at_least(dt.timedelta(seconds=1))] = dt.timedelta(minutes=2)
 
 
 class RetentionSettings(FrozenModel):

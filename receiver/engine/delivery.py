@@ -96,6 +96,7 @@ class Dispatcher:
         """After a reload: new settings and channels for the next claim (messages in flight finish as they were)."""
         self.config = config
         self.channels = dict(channels)
+        self.lease = config.delivery.lease
         self.buckets.clear()
 
     def run_once(self) -> DispatchResult:

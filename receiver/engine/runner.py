@@ -46,7 +46,7 @@ class EngineRunner:
         self.stop = threading.Event()
         self.wake = threading.Event()  # set to run a tick now (reload, tests)
         self.dispatcher = Dispatcher(db, config, self._channels(config), clock=self.clock, metrics=metrics,
-                                     worker=self.worker)
+                                     worker=self.worker, lease=config.delivery.lease)
         self._threads: list[threading.Thread] = []
 
     def _channels(self, config: Config):

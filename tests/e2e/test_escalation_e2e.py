@@ -116,3 +116,42 @@ def test_reload_changes_a_timer_without_restart(receiver_for, sink, tmp_path):
     assert r.status_code == 400 and "tick" in r.json()["detail"]
     metrics = requests.get(receiver.url + "/metrics", timeout=10).text
     assert "alert_receiver_config_last_reload_successful 0.0" in metrics
+
+
+def engine_pid(receiver: ReceiverProcess) -> int:
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-P", str(receiver.proc.pid), "-f", "receiver.* worker( |$)"], capture_output=True,
+                         text=True).stdout.split()
+    assert len(out) == 1, out
+    return int(out[0])
+
+
+def test_engine_killed_between_claim_and_send_delivers_after_restart(tmp_path, sink):
+    """SIGKILL the engine while its send hangs in the provider: serve restarts it, the lease of the dead
+    engine's claim runs out, and the new engine delivers the message (at least once)."""
+    import os
+    import signal
+
+    path = tmp_path / "receiver.yml"
+    write_config(path, sink, f"sqlite:///{tmp_path}/receiver.db", {**FAST, "L3": {"escalate_after": "1h"}})
+    config = yaml.safe_load(path.read_text())
+    config["delivery"] = {"lease": "3s"}
+    path.write_text(yaml.safe_dump(config))
+    receiver = ReceiverProcess(path, workers=2).start().wait_ready()
+    try:
+        sink.hold(1)
+        post(receiver, "g_routing_info")
+        wait_until(lambda: sink.held(), timeout=15, what="the send to reach the (hanging) provider")
+        old = engine_pid(receiver)
+        os.kill(old, signal.SIGKILL)  # claimed, mid-send, never recorded
+        wait_until(lambda: engine_pid(receiver) != old, timeout=15, what="serve to restart the engine")
+        [delivered] = sink.wait_for(1, timeout=30)
+        assert delivered.json()["kind"] == "firing" and delivered.json()["alerts"][0]["alertname"] == "HighErrorRate"
+        sent = wait_until(lambda: (n := requests.get(receiver.url + "/api/v1/notifications", timeout=5).json()
+                                   ["notifications"]) and n[0]["status"] == "sent" and n, timeout=15,
+                          what="the notification recorded as sent")
+        assert len(sent) == 1 and sent[0]["attempts"] == 1
+    finally:
+        sink.release()
+        receiver.stop()

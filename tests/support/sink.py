@@ -26,6 +26,8 @@ class HttpSink:
     def __init__(self):
         self.received: list[Received] = []
         self.script: list[tuple[int, dict[str, str]]] = []  # answers to give before the default 200
+        self.to_hold = 0  # the next requests this many are held (recorded with status 0) until release()
+        self.released = threading.Event()
         self.lock = threading.Lock()
         sink = self
 
@@ -33,8 +35,16 @@ class HttpSink:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with sink.lock:
-                    status, headers = sink.script.pop(0) if sink.script else (200, {})
-                    sink.received.append(Received(self.path, dict(self.headers), body, status))
+                    held = sink.to_hold > 0
+                    if held:
+                        sink.to_hold -= 1
+                        sink.received.append(Received(self.path, dict(self.headers), body, 0))
+                    else:
+                        status, headers = sink.script.pop(0) if sink.script else (200, {})
+                        sink.received.append(Received(self.path, dict(self.headers), body, status))
+                if held:  # a provider that hangs: the sender is stuck in send() until released (or killed)
+                    sink.released.wait(60)
+                    status, headers = 200, {}
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -57,6 +67,7 @@ class HttpSink:
         return self
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -64,6 +75,19 @@ class HttpSink:
         """Answer the next requests with these statuses (then 200 again)."""
         with self.lock:
             self.script.extend(s if isinstance(s, tuple) else (s, {}) for s in statuses)
+
+    def hold(self, count: int = 1) -> None:
+        """Hang on the next `count` requests until release()."""
+        with self.lock:
+            self.to_hold += count
+        self.released.clear()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def held(self) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.status == 0]
 
     def ok(self, path: str | None = None) -> list[Received]:
         """The requests answered 2xx, optionally for one path, in arrival order."""
