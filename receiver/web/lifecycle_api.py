@@ -110,8 +110,14 @@ def escalate(alert_id: int):
             target = Level(body["level"])
         except ValueError:
             raise ApiError(400, "bad_field", "level: must be L1, L2 or L3") from None
-    return _answer(alert_id, _run(lifecycle.escalate, alert_id, actor=_actor(body), comment=body.get("comment"),
-                                  target=target))
+    with read_transaction(services().db) as conn:
+        before = get_alert(conn, alert_id)
+    result = _run(lifecycle.escalate, alert_id, actor=_actor(body), comment=body.get("comment"), target=target)
+    response = _answer(alert_id, result)
+    if result.changed and before is not None:
+        services().metrics.escalations.labels(from_level=before["level"],
+                                              to_level=response.get_json()["alert"]["level"]).inc()
+    return response
 
 
 @bp.post("/api/v1/groups/ack")
