@@ -21,8 +21,9 @@ from sqlalchemy.engine import Engine
 
 from ..channels.base import Channel, DeliveryError
 from ..config import Config
-from ..domain import EventKind, Message, MessageAlert, NotificationStatus
+from ..domain import EventKind, Message, MessageAlert, NotificationKind, NotificationStatus
 from ..store import delivery as store
+from ..store import timers
 from ..store.alerts import NewEvent, insert_events
 from ..store.db import read_transaction, write_transaction
 from . import links
@@ -197,6 +198,11 @@ class Dispatcher:
                 for item, outcome, message in done
                 if item.id in kept and outcome.status in (NotificationStatus.SENT.value, NotificationStatus.DEAD.value)
                 for a in message.alerts])
+            sent = [(outcome.at, a.id) for item, outcome, message in done
+                    if item.id in kept and outcome.status == NotificationStatus.SENT.value
+                    and message.kind != NotificationKind.RESOLVED.value for a in message.alerts]
+            if sent:  # one statement for the batch: its sends finished within the same second or so
+                timers.mark_first_notified(conn, [alert_id for _, alert_id in sent], at=min(at for at, _ in sent))
         for item, outcome, message in done:
             self._log(item, outcome, message, result)
 

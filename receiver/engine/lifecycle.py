@@ -79,7 +79,10 @@ def ack(db: Engine, config: Config, alert_ids: Sequence[int], *, actor: str, now
             until = now + expiry if expiry else None
             changed += timers.update_open(conn, ids, where=[_alerts.c.acked_at.is_(None)],
                                           values={"acked_at": now, "acked_by": actor[:200], "ack_expires_at": until,
-                                                  "next_action_at": until, "updated_at": now})
+                                                  "next_action_at": until, "updated_at": now,
+                                                  "first_acked_at": sa.func.coalesce(
+                                                      _alerts.c.first_acked_at,
+                                                      sa.literal(now, _alerts.c.first_acked_at.type))})
         insert_events(conn, [NewEvent(r.id, EventKind.ACKED.value, now, actor=actor, comment=comment,
                                       details={"ttl_seconds": by_ttl_seconds(by_ttl, r.id)}) for r in changed])
         messages = _tell_told(conn, config, changed, NotificationKind.ACKNOWLEDGED, now=now)

@@ -73,6 +73,9 @@ class Alert(Base):
     timer_started_at: Mapped[dt.datetime | None]
     escalation_count: Mapped[int] = mapped_column(default=0)
     repeat_count: Mapped[int] = mapped_column(default=0)
+    # For MTTA (first notification sent → first ack): kept even when an ack is undone or expires.
+    first_notified_at: Mapped[dt.datetime | None]
+    first_acked_at: Mapped[dt.datetime | None]
     acked_at: Mapped[dt.datetime | None]
     acked_by: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
     ack_expires_at: Mapped[dt.datetime | None]

@@ -105,3 +105,10 @@ def _shifted(conn: Connection, column, delay: dt.timedelta):
         return column + sa.literal(delay)
     # SQLite stores UTCDateTime as 'YYYY-MM-DD HH:MM:SS.ffffff' text; strftime keeps that shape.
     return sa.func.strftime("%Y-%m-%d %H:%M:%f000", column, f"{seconds:+.6f} seconds")
+
+
+def mark_first_notified(conn: Connection, ids: Sequence[int], *, at: dt.datetime) -> None:
+    """The first time people were told about each occurrence (for MTTA); later sends leave it as it is."""
+    for part in chunks(sorted(set(ids)), 900):
+        conn.execute(sa.update(_alerts).where(_alerts.c.id.in_(part), _alerts.c.first_notified_at.is_(None))
+                     .values(first_notified_at=at))

@@ -201,3 +201,20 @@ def test_group_ack_acks_every_open_occurrence_of_the_group(ladder):
     lad.heard()
     assert lad.step(60) == []
     lad.close()
+
+
+def test_first_notified_and_first_acked_survive_unack_for_mtta(ladder):
+    lad = ladder()
+    lad.post("g_routing_info")
+    lad.step(0.5)  # sent at T0 + 30 s
+    aid = alert_id(lad)
+    lad.clock.advance(90)
+    lad.client.post(f"/api/v1/alerts/{aid}/ack")
+    lad.clock.advance(60)
+    lad.client.post(f"/api/v1/alerts/{aid}/unack")
+    lad.step(5)
+    lad.client.post(f"/api/v1/alerts/{aid}/ack")
+    alert = lad.client.get(f"/api/v1/alerts/{aid}").get_json()
+    assert alert["first_notified_at"] == "2026-11-23T09:00:30Z"
+    assert alert["first_acked_at"] == "2026-11-23T09:02:00Z"
+    lad.close()
