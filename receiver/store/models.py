@@ -200,6 +200,39 @@ class Correlation(Base):
     )
 
 
+class AlertRollup(Base):
+    """Daily aggregates kept when retention deletes the raw occurrences of a day, so that summaries and trends
+    over old periods still answer (and say they come from rollups). One row per UTC day, service, alertname
+    and severity. Percentiles come from the histograms: counts per duration bucket (receiver.store.rollups)."""
+
+    __tablename__ = "alert_rollups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.date]
+    service: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    alertname: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    severity: Mapped[str] = mapped_column(String(INDEXED_TEXT), default="")
+    occurrences: Mapped[int] = mapped_column(default=0)
+    resolved: Mapped[int] = mapped_column(default=0)
+    acked: Mapped[int] = mapped_column(default=0)
+    escalated: Mapped[int] = mapped_column(default=0)  # occurrences escalated at least once
+    escalations: Mapped[int] = mapped_column(default=0)  # level changes, summed
+    levels: Mapped[dict[str, Any]] = mapped_column(default=dict)  # final level -> count
+    mtta_count: Mapped[int] = mapped_column(default=0)
+    mtta_sum: Mapped[float] = mapped_column(default=0.0)  # seconds
+    mtta_hist: Mapped[dict[str, Any]] = mapped_column(default=dict)  # bucket upper bound (s) -> count
+    mttr_count: Mapped[int] = mapped_column(default=0)
+    mttr_sum: Mapped[float] = mapped_column(default=0.0)
+    mttr_hist: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notifications: Mapped[int] = mapped_column(default=0)
+    notifications_failed: Mapped[int] = mapped_column(default=0)  # dead
+
+    __table_args__ = (
+        UniqueConstraint("day", "service", "alertname", "severity"),
+        Index("ix_alert_rollups_service_day", "service", "day"),
+    )
+
+
 class ReceiverState(Base):
     """Small shared facts of one installation, e.g. the key that signs one-click acknowledge links."""
 
