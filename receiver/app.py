@@ -13,7 +13,8 @@ from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .metrics import Metrics, check_multiprocess_ready
 from .store.db import create_db_engine
-from .web import alerts_api, errors, lifecycle_api, notifications_api, ops, pagerduty_webhook, rejected_api, webhook
+from .web import (alerts_api, errors, lifecycle_api, notifications_api, ops, pagerduty_webhook, rejected_api,
+                  stats_api, webhook)
 from .web.auth import Authenticator
 from .web.context import Services
 
@@ -45,6 +46,6 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
     )
     errors.register(app)
     for blueprint in (webhook.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, pagerduty_webhook.bp,
-                      rejected_api.bp, ops.bp):
+                      rejected_api.bp, stats_api.bp, ops.bp):
         app.register_blueprint(blueprint)
     return app
