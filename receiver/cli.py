@@ -261,5 +261,10 @@ def templates_check(config_path: str | None) -> None:
     click.echo(f"{where}: OK")
 
 
+from .cli_stats import register as _register_stats  # noqa: E402
+
+_register_stats(main)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,168 @@
+"""`alert-receiver stats …`: the statistics API from the command line. Each command asks the API in-process
+(the same code, so the same numbers) and prints a table on a terminal, JSON (or CSV) when piped."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import Any
+
+import click
+
+_FILTERS = [
+    click.option("--since", help="RFC 3339 or Unix seconds (default: 7 days before --until)"),
+    click.option("--until", help="RFC 3339 or Unix seconds (default: now)"),
+    click.option("--service", multiple=True), click.option("--severity", multiple=True),
+    click.option("--alertname", multiple=True), click.option("--match", multiple=True,
+                                                             help='Alertmanager matcher, e.g. team="db"'),
+]
+
+
+def _filters(fn):
+    for option in reversed(_FILTERS):
+        fn = option(fn)
+    return fn
+
+
+def _query(**params: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if value in (None, (), ""):
+            continue
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _ask(config_path: str | None, path: str, query: dict[str, Any]) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from .app import create_app
+    from .cli import _load
+    from .config.model import AuthSettings
+
+    # Tokens are for remote callers: whoever can read receiver.yml and the database may read the statistics.
+    config = _load(config_path).model_copy(update={"auth": AuthSettings()})
+    app = create_app(config, registry=CollectorRegistry())
+    try:
+        resp = app.test_client().get(path, query_string=query)
+        body = resp.get_json()
+        if resp.status_code != 200:
+            raise click.ClickException(f"{body.get('error')}: {body.get('detail', '')}")
+        return body
+    finally:
+        app.extensions["alert_receiver"].db.dispose()
+
+
+def _emit(rows: list[dict[str, Any]], document: dict[str, Any], fmt: str | None) -> None:
+    fmt = fmt or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "json":
+        click.echo(json.dumps(document, indent=2))
+        return
+    if not rows:
+        click.echo("(no rows)")
+        return
+    columns = list(rows[0])
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        click.echo("  ".join(_cell(r.get(c)).ljust(widths[c]) for c in columns))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
+                       help="table on a terminal, json when piped")
+_CONFIG = click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG")
+
+
+@click.group("stats")
+def stats_group() -> None:
+    """Statistics for analysts (the numbers of /api/v1/stats)."""
+
+
+@stats_group.command("summary")
+@_CONFIG
+@_filters
+@_FORMAT
+def summary(config_path, fmt, **filters) -> None:
+    """Counts, MTTA/MTTR, escalations and notifications over a period."""
+    doc = _ask(config_path, "/api/v1/stats/summary", _query(**filters))
+    rows = [{"metric": "alerts", "value": doc["total"]}, {"metric": "acked", "value": doc["acked"]}]
+    rows += [{"metric": f"{k}.{name}", "value": v} for k in ("by_severity", "by_level", "by_status")
+             for name, v in doc[k].items()]
+    for k in ("mtta_seconds", "mttr_seconds"):
+        rows += [{"metric": f"{k}.{stat}", "value": v} for stat, v in doc[k].items()]
+    rows += [{"metric": f"escalations.{k}", "value": v} for k, v in doc["escalations"].items()]
+    rows += [{"metric": "notifications.failure_rate", "value": doc["notifications"]["failure_rate"]}]
+    _emit(rows, doc, fmt)
+
+
+@stats_group.command("top")
+@_CONFIG
+@_filters
+@click.option("--by", type=click.Choice(["count", "duration", "escalations", "noise"]), default="count")
+@click.option("--limit", type=int, default=10)
+@_FORMAT
+def top(config_path, fmt, by, limit, **filters) -> None:
+    """The most frequent, longest, most escalated or noisiest alerts."""
+    doc = _ask(config_path, "/api/v1/stats/top", _query(by=by, limit=limit, **filters))
+    _emit(doc["top"], doc, fmt)
+
+
+@stats_group.command("trends")
+@_CONFIG
+@_filters
+@click.option("--interval", type=click.Choice(["hour", "day"]), default="day")
+@click.option("--group-by", type=click.Choice(["severity", "service", "level", "none"]), default="severity")
+@click.option("--tz", default=None, help="IANA time zone for the buckets (default UTC)")
+@_FORMAT
+def trends(config_path, fmt, interval, group_by, tz, **filters) -> None:
+    """Counts per hour or day, zero-filled."""
+    doc = _ask(config_path, "/api/v1/stats/trends",
+               _query(interval=interval, group_by=group_by, tz=tz, **filters))
+    rows = [{"bucket": b, **{k: v[i] for k, v in doc["series"].items()}, "total": doc["total"][i]}
+            for i, b in enumerate(doc["buckets"])]
+    _emit(rows, doc, fmt)
+
+
+@stats_group.command("health")
+@_CONFIG
+@click.argument("service")
+@click.option("--since")
+@click.option("--until")
+@_FORMAT
+def health(config_path, fmt, service, since, until) -> None:
+    """A service's 0–100 health score, its band and inputs."""
+    doc = _ask(config_path, f"/api/v1/stats/services/{service}/health", _query(since=since, until=until))
+    rows = [{"metric": "score", "value": doc["score"]}, {"metric": "band", "value": doc["band"]}]
+    rows += [{"metric": f"inputs.{k}", "value": v} for k, v in doc["inputs"].items()]
+    _emit(rows, doc, fmt)
+
+
+@stats_group.command("report")
+@_CONFIG
+@click.option("--date", help="YYYY-MM-DD (default: yesterday)")
+@click.option("--tz", default=None)
+@_FORMAT
+def report(config_path, fmt, date, tz) -> None:
+    """One day's report: summary, top and noisy alerts, escalations, services by health."""
+    doc = _ask(config_path, "/api/v1/reports/daily", _query(date=date, tz=tz))
+    rows = [{"service": h["service"], "score": h["score"], "band": h["band"], "alerts": h["inputs"]["alerts"]}
+            for h in doc["services"]]
+    _emit(rows, doc, fmt)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(stats_group)
