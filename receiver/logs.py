@@ -27,7 +27,8 @@ def _fields(record: logging.LogRecord) -> dict:
     }
     for key, value in vars(record).items():
         if key not in _STANDARD and not key.startswith("_"):
-            out[key] = value
+            # An extra never replaces ts, level, logger or msg: `level=error` must stay findable.
+            out[f"extra_{key}" if key in out else key] = value
     if record.exc_info:
         out["exc"] = logging.Formatter().formatException(record.exc_info)
     return out

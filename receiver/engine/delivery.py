@@ -207,7 +207,7 @@ class Dispatcher:
             self._log(item, outcome, message, result)
 
     def _log(self, item: store.Claimed, outcome: store.Outcome, message: Message, result: DispatchResult) -> None:
-        extra = {"notification_id": item.id, "channel": item.channel, "kind": item.kind, "level": message.level,
+        extra = {"notification_id": item.id, "channel": item.channel, "kind": item.kind, "alert_level": message.level,
                  "alerts": len(message.alerts), "attempt": item.attempts + 1}
         if not outcome.attempted and outcome.status != NotificationStatus.DEAD.value:
             result.deferred += 1

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+
+from ..store.db import is_unavailable
 
 
 class ApiError(Exception):
@@ -30,6 +33,14 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return exc.response()
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(exc: SQLAlchemyError):
+        # Any route: a database that is down, locked or overloaded is "try again later", never a 500.
+        if is_unavailable(exc):
+            return ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",
+                            headers={"Retry-After": "5"}).response()
+        raise exc
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -47,10 +47,12 @@ def list_():
         since=parse_time("since", args["since"]) if args.get("since") else None,
         until=parse_time("until", args["until"]) if args.get("until") else None,
         before_id=parse_int("cursor", args.get("cursor"), default=0, minimum=0, maximum=2**62) or None,
-        limit=parse_int("limit", args.get("limit"), default=100, minimum=1, maximum=1000))
+        limit=parse_int("limit", args.get("limit"), default=100, minimum=1, maximum=1000) + 1)
     with read_transaction(services().db) as conn:
         rows = delivery.list_notifications(conn, flt)
-    next_cursor = str(rows[-1]["id"]) if len(rows) == flt.limit else None
+    more = len(rows) == flt.limit  # one row past the page says whether there is a next one
+    rows = rows[: flt.limit - 1]
+    next_cursor = str(rows[-1]["id"]) if more else None
     return jsonify({"notifications": [_json(r) for r in rows], "count": len(rows), "next_cursor": next_cursor})
 
 

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,6 +23,7 @@ import pytest
 import yaml
 
 from tests.platform.test_prometheus_rules import ALERTING_RULES, WATCHDOG, parse_duration
+from tests.support.alertmanager import AlertmanagerProcess, api, generated_copy
 from tests.support.binaries import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -409,74 +407,16 @@ def test_no_inline_secrets() -> None:
 # The real Alertmanager (e2e): it loads the file and inhibits exactly what the rules above say
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _http(method: str, url: str, body: object | None = None) -> object:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        payload = response.read()
-        is_json = response.headers.get_content_type() == "application/json"
-    return json.loads(payload) if payload and is_json else payload
-
-
-def loopback_copy(tmp_path: Path) -> Path:
-    """alertmanager.yml with every delivery pointed at a closed loopback port: the test makes no
-    network connection, and the copy differs from the original in the two addresses only."""
-    text = ALERTMANAGER_YML.read_text(encoding="utf-8")
-    closed = _free_port()
-    text, webhooks = re.subn(r"http://alert-receiver:9095/", f"http://127.0.0.1:{closed}/", text)
-    text, smtp = re.subn(r"(?m)^(\s*smtp_smarthost:).*$", rf"\g<1> 127.0.0.1:{closed}", text)
-    assert webhooks >= 1 and smtp == 1
-    copy = tmp_path / "alertmanager.yml"
-    copy.write_text(text, encoding="utf-8")
-    return copy
-
-
 @pytest.fixture
 def alertmanager(tmp_path: Path):
+    """The real binary on a loopback port, on a copy of alertmanager.yml whose deliveries go to a closed port."""
     binary = require_binary("prometheus-alertmanager")
-    config = loopback_copy(tmp_path)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "alertmanager.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--web.external-url={base}",
-            "--cluster.listen-address=",  # the default gossips on 0.0.0.0:9094
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = AlertmanagerProcess(binary, generated_copy(tmp_path), tmp_path).start()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                _http("GET", f"{base}/-/ready")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail(f"Alertmanager did not start:\n{(tmp_path / 'alertmanager.log').read_text()}")
-                time.sleep(0.1)
-        yield base
+        process.wait_ready(timeout=20)
+        yield process.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        process.stop()
 
 
 @pytest.mark.binaries
@@ -506,12 +446,12 @@ def test_real_alertmanager_inhibits_as_configured(alertmanager: str) -> None:
     }
     expected_suppressed = {"cpu-warning-same-host", "checkout-errors", "db1-connections", "receiver-engine"}
 
-    _http("POST", f"{alertmanager}/api/v2/alerts", list(pushed.values()))
+    api("POST", f"{alertmanager}/api/v2/alerts", list(pushed.values()))
 
     def states() -> dict[str, str]:
         by_labels = {json.dumps(a["labels"], sort_keys=True): key for key, a in pushed.items()}
         got = {}
-        for item in _http("GET", f"{alertmanager}/api/v2/alerts"):
+        for item in api("GET", f"{alertmanager}/api/v2/alerts"):
             key = by_labels.get(json.dumps(item["labels"], sort_keys=True))
             if key:
                 got[key] = item["status"]["state"]
@@ -530,7 +470,7 @@ def test_real_alertmanager_inhibits_as_configured(alertmanager: str) -> None:
     # and the routes the real binary computes for them (the v2 API lists the receivers of each alert)
     receivers = {
         json.dumps(item["labels"], sort_keys=True): sorted(r["name"] for r in item["receivers"])
-        for item in _http("GET", f"{alertmanager}/api/v2/alerts")
+        for item in api("GET", f"{alertmanager}/api/v2/alerts")
     }
     assert receivers[json.dumps(pushed["watchdog"]["labels"], sort_keys=True)] == ["alert-receiver-watchdog"]
     assert receivers[json.dumps(pushed["receiver-down"]["labels"], sort_keys=True)] == ["alert-receiver-critical", "platform-fallback"]

@@ -13,6 +13,10 @@ import requests
 from .postgres import free_port
 
 
+class ProcessExited(RuntimeError):
+    """The process waited on is gone: waiting longer cannot help."""
+
+
 def wait_until(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition"):
     deadline = time.monotonic() + timeout
     last_error = None
@@ -21,6 +25,8 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.05, what: str =
             value = predicate()
             if value:
                 return value
+        except ProcessExited:
+            raise
         except Exception as exc:  # not up yet
             last_error = exc
         time.sleep(interval)
@@ -54,7 +60,7 @@ class ReceiverProcess:
     def wait_ready(self, timeout: float = 30.0) -> "ReceiverProcess":
         def ready():
             if self.proc.poll() is not None:
-                raise RuntimeError(f"receiver exited with {self.proc.returncode}: {self.log()}")
+                raise ProcessExited(f"receiver exited with {self.proc.returncode}: {self.log()}")
             return requests.get(self.url + "/-/ready", timeout=1).status_code == 200
 
         wait_until(ready, timeout=timeout, what=f"{self.url}/-/ready")

@@ -33,3 +33,14 @@ def test_logfmt_and_json_carry_extra_fields():
     assert "\n" not in line
     doc = json.loads(JsonFormatter().format(_record(reason="malformed_json")))
     assert doc["level"] == "warning" and doc["reason"] == "malformed_json" and doc["msg"] == "storage down"
+
+
+def test_an_extra_named_like_a_standard_field_never_replaces_it():
+    import logging
+
+    from receiver.logs import LogfmtFormatter
+
+    record = logging.makeLogRecord({"msg": "notification dead", "levelname": "ERROR", "name": "receiver.delivery",
+                                    "level": "L1", "ts": "x"})
+    line = LogfmtFormatter().format(record)
+    assert " level=error " in line and "extra_level=L1" in line and "extra_ts=x" in line

@@ -93,3 +93,17 @@ def test_one_alert_with_its_timeline_and_unicode_intact(seeded):
 def test_unknown_id_is_404(client):
     r = client.get("/api/v1/alerts/999999")
     assert r.status_code == 404 and r.get_json()["error"] == "not_found"
+
+
+def test_read_routes_answer_503_not_500_when_the_database_is_unavailable(tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from receiver.app import create_app
+    from receiver.config import Config
+
+    config = Config.model_validate({"database": {"url": f"sqlite:///{tmp_path}/missing-dir/receiver.db"}})
+    client = create_app(config, registry=CollectorRegistry()).test_client()
+    for path in ("/api/v1/alerts", "/api/v1/notifications", "/api/v1/stats/summary"):
+        resp = client.get(path)
+        assert resp.status_code == 503, (path, resp.get_json())
+        assert resp.headers["Retry-After"] and resp.get_json()["error"] == "storage_unavailable"
