@@ -21,10 +21,9 @@ from sqlalchemy.engine import Engine
 
 from ..channels.base import Channel, DeliveryError
 from ..config import Config
-from ..domain import EventKind, Message, MessageAlert, NotificationKind, NotificationStatus
+from ..domain import Message, MessageAlert, NotificationKind, NotificationStatus
 from ..store import delivery as store
 from ..store import timers
-from ..store.alerts import NewEvent, insert_events
 from ..store.db import read_transaction, write_transaction
 from . import links
 
@@ -187,17 +186,10 @@ class Dispatcher:
                              error=exc.reason, duration_ms=_ms(started))
 
     def _record(self, done: list[tuple[store.Claimed, store.Outcome, Message]], result: DispatchResult) -> None:
-        """Every outcome of the batch, and a `notified` event per alert for the final ones, in one transaction."""
+        """Every outcome of the batch in one transaction. The alerts' timelines show deliveries by joining the
+        outbox at read time (queries.get_alert): no event row per alert and message to write here."""
         with write_transaction(self.db) as conn:
             kept = store.record(conn, [outcome for _, outcome, _ in done], worker=self.worker)
-            insert_events(conn, [
-                NewEvent(a.id, EventKind.NOTIFIED.value, outcome.at, actor="engine", to_level=message.level or None,
-                         details={"notification_id": item.id, "channel": item.channel, "kind": item.kind,
-                                  "status": outcome.status, "attempts": item.attempts + int(outcome.attempted),
-                                  **({"error": outcome.error} if outcome.error else {})})
-                for item, outcome, message in done
-                if item.id in kept and outcome.status in (NotificationStatus.SENT.value, NotificationStatus.DEAD.value)
-                for a in message.alerts])
             sent = [(outcome.at, a.id) for item, outcome, message in done
                     if item.id in kept and outcome.status == NotificationStatus.SENT.value
                     and message.kind != NotificationKind.RESOLVED.value for a in message.alerts]

@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..matchers import Matcher
-from .models import Alert, AlertEvent
+from .models import Alert, AlertEvent, Notification, NotificationItem
 
 _alerts = Alert.__table__
 _events = AlertEvent.__table__
+_messages = Notification.__table__
+_items = NotificationItem.__table__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +121,7 @@ def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
     events = conn.execute(
         sa.select(_events).where(_events.c.alert_id == alert_id).order_by(_events.c.at, _events.c.id)
     )
-    alert["timeline"] = [
+    timeline = [
         {
             "id": e.id,
             "at": iso(e.at),
@@ -132,7 +134,31 @@ def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
         }
         for e in events
     ]
+    timeline.extend(_deliveries(conn, alert_id))
+    timeline.sort(key=lambda entry: entry["at"] or "")  # ISO-8601 UTC strings sort as times
+    alert["timeline"] = timeline
     return alert
+
+
+def _deliveries(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
+    """The messages that carried this occurrence, as `notified` timeline entries with their delivery status:
+    read from the outbox (one indexed join), not written as one event per alert and message."""
+    m = _messages.c
+    rows = conn.execute(
+        sa.select(m.id, m.channel, m.kind, m.level, m.status, m.attempts, m.created_at, m.sent_at, m.last_attempt_at,
+                  m.last_error)
+        .join(_items, _items.c.notification_id == m.id).where(_items.c.alert_id == alert_id).order_by(m.id))
+    return [{
+        "id": r.id,
+        "at": iso(r.sent_at or r.last_attempt_at or r.created_at),
+        "kind": "notified",
+        "actor": "engine",
+        "comment": None,
+        "from_level": None,
+        "to_level": r.level or None,
+        "details": {"notification_id": r.id, "channel": r.channel, "kind": r.kind, "status": r.status,
+                    "attempts": r.attempts, **({"error": r.last_error} if r.last_error else {})},
+    } for r in rows]
 
 
 def count_alerts(conn: Connection, f: AlertFilter | None = None) -> int:

@@ -86,8 +86,9 @@ def test_one_alert_with_its_timeline_and_unicode_intact(seeded):
     alert = next(a for a in ids(seeded, limit=1000) if a["fingerprint"] == f["fingerprint"])
     shown = seeded.get(f"/api/v1/alerts/{alert['id']}").get_json()
     assert shown["labels"] == f["labels"] and shown["annotations"] == f["annotations"]
-    assert [e["kind"] for e in shown["timeline"]] == ["received"]
+    assert [e["kind"] for e in shown["timeline"]] == ["received", "notified"]
     assert shown["timeline"][0]["to_level"] == shown["level"]
+    assert shown["timeline"][1]["details"]["status"] == "pending"  # the first page, queued in the same commit
 
 
 def test_unknown_id_is_404(client):

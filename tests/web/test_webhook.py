@@ -85,7 +85,9 @@ def test_resolved_snapshot_closes_with_alertmanagers_ends_at_and_records_an_even
     for a in alerts:
         assert a["ends_at"][:23] == ends[a["fingerprint"]][:23]
         timeline = client.get(f"/api/v1/alerts/{a['id']}").get_json()["timeline"]
-        assert [e["kind"] for e in timeline] == ["received", "resolved"]
+        events = [e["kind"] for e in timeline if e["kind"] != "notified"]
+        assert events == ["received", "resolved"]
+        assert [e["details"]["kind"] for e in timeline if e["kind"] == "notified"] == ["firing", "resolved"]
     # Resolution notices go to the channel that was told (log), one message for the group.
     with db.connect() as conn:
         rows = conn.execute(sa.select(Notification.kind, Notification.channel).order_by(Notification.id)).all()
