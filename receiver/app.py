@@ -13,8 +13,8 @@ from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .metrics import Metrics, check_multiprocess_ready
 from .store.db import create_db_engine
-from .web import (alerts_api, errors, lifecycle_api, notifications_api, ops, pagerduty_webhook, rejected_api,
-                  stats_api, webhook)
+from .web import (alerts_api, correlations_api, errors, export_api, history_api, lifecycle_api, notifications_api,
+                  openapi, ops, pagerduty_webhook, rejected_api, stats_api, webhook)
 from .web.auth import Authenticator
 from .web.context import Services
 
@@ -31,7 +31,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
                db: Engine | None = None) -> Flask:
     check_multiprocess_ready()
     config = config if config is not None else load_config()
-    app = Flask("receiver")
+    app = Flask("receiver", static_folder=None)  # no static files: no /static route
     app.json.sort_keys = False
     # Bodies are read and bounded by the webhook view itself (server.max_body_size); no second limit here.
     app.config["MAX_CONTENT_LENGTH"] = None
@@ -46,6 +46,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
     )
     errors.register(app)
     for blueprint in (webhook.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, pagerduty_webhook.bp,
-                      rejected_api.bp, stats_api.bp, ops.bp):
+                      rejected_api.bp, stats_api.bp, ops.bp, openapi.bp, export_api.bp, correlations_api.bp,
+                      history_api.bp):
         app.register_blueprint(blueprint)
     return app

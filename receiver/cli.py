@@ -265,6 +265,10 @@ from .cli_stats import register as _register_stats  # noqa: E402
 
 _register_stats(main)
 
+from .cli_analytics import register as _register_analytics  # noqa: E402
+
+_register_analytics(main)
+
 
 if __name__ == "__main__":
     main()

@@ -29,6 +29,7 @@ def settings(host: str, port: int, *, workers: int | None = None) -> dict:
         "errorlog": "-",
         "loglevel": "warning",
         "child_exit": child_exit,
+        "post_worker_init": post_worker_init,
         "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
     }
 
@@ -39,3 +40,9 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    """A streamed export calls the worker's heartbeat after each batch: a sync worker is killed after `timeout`
+    seconds without one, and a million-row export takes longer than that while making progress."""
+    worker.wsgi.extensions["alert_receiver_heartbeat"] = worker.notify

@@ -24,12 +24,14 @@ from ..store import delivery as delivery_store
 from ..store.db import is_unavailable, read_transaction
 from .delivery import Dispatcher
 from .reload import apply_routes
+from .retention import run_retention
 from .tick import tick
 
 log = logging.getLogger("receiver.engine")
 
 DELIVERY_POLL = 0.2  # seconds between outbox polls: the first page leaves within about this of the commit
 UNAVAILABLE_PAUSE = 2.0  # seconds to wait after the database said "try again later"
+RETENTION_EVERY = 3600.0  # seconds between retention runs (retention.days; rollups before deletion)
 
 
 class EngineRunner:
@@ -57,7 +59,8 @@ class EngineRunner:
     # --- loops ---------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        for target, name in ((self._tick_loop, "tick"), (self._delivery_loop, "delivery")):
+        for target, name in ((self._tick_loop, "tick"), (self._delivery_loop, "delivery"),
+                             (self._retention_loop, "retention")):
             thread = threading.Thread(target=target, name=f"engine-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -101,6 +104,18 @@ class EngineRunner:
                     due = result.handled >= self.dispatcher.batch and result.deferred < result.handled
             except Exception as exc:
                 pause = self._trouble("delivery", exc, pause)
+            self.stop.wait(pause)
+
+    def _retention_loop(self) -> None:
+        # Its own thread: a long first run over an old database never delays a tick or a delivery.
+        while not self.stop.is_set():
+            pause = RETENTION_EVERY
+            try:
+                result = run_retention(self.db, self.config, self.clock.now(), should_stop=self.stop.is_set)
+                if not result.complete:
+                    pause = 60.0  # stopped by its time budget: go on soon
+            except Exception as exc:
+                pause = self._trouble("retention", exc, 60.0)
             self.stop.wait(pause)
 
     def _trouble(self, loop: str, exc: Exception, pause: float) -> float:

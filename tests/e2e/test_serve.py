@@ -72,7 +72,8 @@ def test_serve_ingests_every_capture_dedupes_concurrent_posts_and_survives_a_res
         same = [a for a in all_alerts(base) if a["instance"] == "concurrency-test:9100"]
         assert len(same) == 1
         detail = requests.get(f"{base}/api/v1/alerts/{same[0]['id']}", timeout=10).json()
-        assert [e["kind"] for e in detail["timeline"]] == ["received"]
+        assert [e["kind"] for e in detail["timeline"] if e["kind"] != "notified"] == ["received"]
+        assert len([e for e in detail["timeline"] if e["kind"] == "notified"]) == 1  # one first page, not 20
 
         # Metrics are aggregated over every gunicorn worker.
         metrics = requests.get(base + "/metrics", timeout=10).text
@@ -83,9 +84,13 @@ def test_serve_ingests_every_capture_dedupes_concurrent_posts_and_survives_a_res
     finally:
         assert receiver.stop() == 0, receiver.log()
 
+    # The engine may have delivered first pages meanwhile: first_notified_at is the engine's, not the restart's.
+    def kept(alerts):
+        return [{k: v for k, v in a.items() if k != "first_notified_at"} for a in alerts]
+
     again = ReceiverProcess(config_path).start().wait_ready()
     try:
-        assert all_alerts(again.url) == before
+        assert kept(all_alerts(again.url)) == kept(before)
     finally:
         again.stop()
 

@@ -1,0 +1,164 @@
+"""Correlated occurrences: the same Alertmanager group at the same time, the same service or instance within a
+time window, and manual links (table `correlations`, read in both directions).
+
+Scores are in [0, 1]; an occurrence related in several ways is listed once, under its highest score, with every
+reason. Each source is an index range bounded by `limit` (closest first), so a storm costs `limit` rows a source:
+
+- group     1.0                          same `group_id` (Alertmanager groupKey) and firing periods that overlap
+                                         (each widened by the window): the group persists across days, its old
+                                         occurrences are not related
+- instance  0.9 × (1 − d / (2·window))   same non-empty `instance`, starts d apart, d ≤ window → 0.9 … 0.45
+- service   0.7 × (1 − d / (2·window))   same non-empty `service`, d ≤ window → 0.7 … 0.35
+- manual    as stored (default 1.0)      recorded by POST /api/v1/correlations, with its type, actor and comment
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from .models import Alert, Correlation
+from .queries import iso
+from .sql import insert_ignore
+
+_alerts = Alert.__table__
+_links = Correlation.__table__
+
+BASE = {"group": 1.0, "instance": 0.9, "service": 0.7}
+SUMMARY = ("id", "fingerprint", "alertname", "severity", "service", "instance", "status", "level", "starts_at",
+           "ends_at", "group_id")
+
+
+class CorrelationError(Exception):
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+def _seconds(conn: Connection, a, b):
+    """|a − b| in seconds, as SQL."""
+    if conn.dialect.name == "postgresql":
+        return sa.func.abs(sa.extract("epoch", a - b))
+    return sa.func.abs(sa.func.julianday(a) - sa.func.julianday(b)) * 86400.0
+
+
+def _summary(row) -> dict[str, Any]:
+    m = row._mapping
+    return {k: (iso(m[k]) if isinstance(m[k], dt.datetime) else m[k]) for k in SUMMARY}
+
+
+def related(conn: Connection, alert_id: int, *, window: dt.timedelta, limit: int,
+            now: dt.datetime) -> list[dict[str, Any]] | None:
+    """The occurrences related to `alert_id`, best first; None when it does not exist."""
+    c = _alerts.c
+    anchor = conn.execute(sa.select(_alerts).where(c.id == alert_id)).first()
+    if anchor is None:
+        return None
+    cols = [c[k] for k in SUMMARY]
+    found: dict[int, dict[str, Any]] = {}
+
+    def add(row, kind: str, score: float, reason: str, **extra) -> None:
+        entry = found.setdefault(row.id, {"alert": _summary(row), "reasons": [],
+                                          "distance": abs((row.starts_at - start).total_seconds())})
+        entry["reasons"].append({"type": kind, "score": round(score, 4), "reason": reason, **extra})
+
+    start = anchor.starts_at
+    lo, hi = start - window, start + window
+    distance = _seconds(conn, c.starts_at, sa.literal(start, c.starts_at.type)).label("d")
+    if anchor.group_id:
+        end = anchor.ends_at or anchor.resolved_at or now
+        other_end = sa.func.coalesce(c.ends_at, c.resolved_at, sa.literal(now, c.starts_at.type))
+        rows = conn.execute(sa.select(*cols, distance).where(
+            c.group_id == anchor.group_id, c.id != alert_id,
+            c.starts_at <= end + window, other_end >= start - window,
+        ).order_by(sa.text("d"), c.id).limit(limit))
+        for row in rows:
+            add(row, "group", BASE["group"], "same Alertmanager group, firing at the same time",
+                seconds_apart=round(float(row.d), 3))
+    for kind, value in (("instance", anchor.instance), ("service", anchor.service)):
+        if not value:
+            continue
+        column = c.instance if kind == "instance" else c.service
+        rows = conn.execute(sa.select(*cols, distance).where(
+            column == value, c.id != alert_id, c.starts_at >= lo, c.starts_at <= hi,
+        ).order_by(sa.text("d"), c.id).limit(limit))
+        for row in rows:
+            d = float(row.d)
+            score = BASE[kind] * (1 - min(d, window.total_seconds()) / (2 * window.total_seconds()))
+            add(row, kind, score, f"same {kind} {value!r}, started {_human(d)} apart", seconds_apart=round(d, 3))
+    for direction, mine, other in (("outgoing", _links.c.alert_id, _links.c.related_alert_id),
+                                   ("incoming", _links.c.related_alert_id, _links.c.alert_id)):
+        rows = conn.execute(
+            sa.select(*cols, _links.c.id.label("link_id"), _links.c.type.label("link_type"),
+                      _links.c.score.label("link_score"), _links.c.actor, _links.c.comment, _links.c.created_at)
+            .select_from(_links.join(_alerts, c.id == other)).where(mine == alert_id)
+            .order_by(_links.c.score.desc(), _links.c.id).limit(limit))
+        for row in rows:
+            add(row, row.link_type, float(row.link_score), "linked by hand", manual=True, link_id=row.link_id,
+                direction=direction, actor=row.actor, comment=row.comment, created_at=iso(row.created_at))
+    out = []
+    for entry in found.values():
+        entry["reasons"].sort(key=lambda r: -r["score"])
+        best = entry["reasons"][0]
+        out.append((-best["score"], entry["distance"], entry["alert"]["id"],
+                    {"alert": entry["alert"], "type": best["type"], "score": best["score"], "reason": best["reason"],
+                     "reasons": entry["reasons"]}))
+    out.sort(key=lambda e: e[:3])
+    return [e[3] for e in out[:limit]]
+
+
+def _human(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+@dataclasses.dataclass(frozen=True)
+class NewLink:
+    alert_id: int
+    related_alert_id: int
+    type: str = "manual"
+    score: float = 1.0
+    comment: str | None = None
+    actor: str | None = None
+
+
+def link(conn: Connection, new: NewLink, *, now: dt.datetime) -> dict[str, Any]:
+    """Record a manual correlation in the caller's write transaction. A link is undirected for duplicates:
+    A→B and B→A of one type are the same link (409)."""
+    if new.alert_id == new.related_alert_id:
+        raise CorrelationError(400, "bad_field", "an alert cannot be correlated with itself")
+    c = _alerts.c
+    pair = sorted((new.alert_id, new.related_alert_id))
+    query = sa.select(c.id).where(c.id.in_(pair)).order_by(c.id)
+    if conn.dialect.name == "postgresql":
+        # Serialise links of one pair (the unique constraint covers one direction only); SQLite's writer lock
+        # already does.
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
+    present = set(conn.execute(query).scalars())
+    missing = [i for i in (new.alert_id, new.related_alert_id) if i not in present]
+    if missing:
+        raise CorrelationError(404, "not_found", f"no alert with id {missing[0]}")
+    l = _links.c
+    duplicate = conn.execute(sa.select(l.id).where(l.type == new.type, sa.or_(
+        sa.and_(l.alert_id == new.alert_id, l.related_alert_id == new.related_alert_id),
+        sa.and_(l.alert_id == new.related_alert_id, l.related_alert_id == new.alert_id)))).first()
+    if duplicate is not None:
+        raise CorrelationError(409, "duplicate", f"alerts {pair[0]} and {pair[1]} are already linked as "
+                                                 f"{new.type!r} (correlation {duplicate.id})")
+    row = {"alert_id": new.alert_id, "related_alert_id": new.related_alert_id, "type": new.type,
+           "score": float(new.score), "actor": new.actor, "comment": new.comment, "created_at": now}
+    try:
+        inserted = conn.execute(insert_ignore(conn, _links).values(**row).returning(l.id)).first()
+    except IntegrityError:  # an alert deleted meanwhile (retention)
+        raise CorrelationError(404, "not_found", "the alert no longer exists") from None
+    if inserted is None:
+        raise CorrelationError(409, "duplicate", f"alerts {pair[0]} and {pair[1]} are already linked as {new.type!r}")
+    return {"id": inserted.id, **{k: v for k, v in row.items() if k != "created_at"}, "created_at": iso(now)}
