@@ -243,6 +243,32 @@ def start_bare(port: int, workers: int | None, log_path: str) -> subprocess.Pope
     return subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=REPO)
 
 
+def ensure_writer(url: str, mode: str, log_path: str) -> tuple[subprocess.Popen | None, str]:
+    """SQLite group commit: `serve` starts the writer process itself once it is wired in; until then (or with
+    --sqlite-writer bench) the bench starts it beside the server, on the same database. Returns (process we started,
+    how the writer runs: serve | bench | none)."""
+    from receiver.store.group_commit import socket_path
+
+    if mode == "none":
+        return None, "none"
+    path = socket_path(url[len("sqlite:///"):])
+    if mode == "auto":
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if os.path.exists(path):
+                return None, "serve"
+            time.sleep(0.05)  # polling for serve's writer, bounded by the deadline
+    cmd = [sys.executable, "-m", "receiver.engine.writer", "--database-url", url]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    proc = subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=REPO, env=env)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"SQLite writer did not start:\n{tail(log_path)}")
+        time.sleep(0.05)  # polling for its socket, bounded by the deadline
+    return proc, "bench"
+
+
 def write_config(path: str, url: str, token: str) -> None:
     import yaml
 
@@ -253,10 +279,13 @@ def write_config(path: str, url: str, token: str) -> None:
         yaml.safe_dump(config, f)
 
 
-def start_receiver(port: int, workers: int | None, config_path: str, log_path: str) -> subprocess.Popen:
+def start_receiver(port: int, workers: int | None, config_path: str, log_path: str, *,
+                   engine: bool = True) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "receiver", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers:
         cmd += ["--workers", str(workers)]
+    if not engine:
+        cmd += ["--no-engine"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env["RECEIVER_CONFIG"] = config_path
     return subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=REPO, env=env)
@@ -376,15 +405,24 @@ def run_receiver(backend: str, alerts: int, args, work: str, pg: DurablePostgres
     write_config(config_path, url, args.token)
     port = free_port()
     log_path = os.path.join(case_dir, "receiver.log")
-    proc = start_receiver(port, args.workers, config_path, log_path)
+    proc = start_receiver(port, args.workers, config_path, log_path, engine=args.engine)
     watch = {"server": proc.pid}
     if pg is not None:
         watch["postgres"] = pg.postmaster_pid()
+    writer, writer_log, writer_mode = None, os.path.join(case_dir, "writer.log"), "none"
     try:
         wait_ready(f"http://127.0.0.1:{port}/-/ready", proc, 60, log_path)
+        if backend == "sqlite":
+            writer, writer_mode = ensure_writer(url, args.sqlite_writer, writer_log)
+            if writer is not None:
+                watch["writer"] = writer.pid
         prefix, w, s = load(port, alerts, args, watch, case_dir)
     finally:
         code = stop(proc)
+        if writer is not None:
+            writer_code = stop(writer)
+            if writer_code not in (0, None):
+                code = code or f"writer {writer_code}"
     counts = count_rows(url, prefix)
     acked = s["ok_requests"] * alerts
     in_flight_bound = (args.connections + s["socket_errors"]["timeout"] + s["socket_errors"]["read"]) * alerts
@@ -403,6 +441,8 @@ def run_receiver(backend: str, alerts: int, args, work: str, pg: DurablePostgres
     if s["non_2xx"]:
         problems.append(f"{s['non_2xx']} non-2xx responses")
     log_text = open(log_path, errors="replace").read()
+    if os.path.exists(writer_log):
+        log_text += open(writer_log, errors="replace").read()
     error_lines = [l for l in log_text.splitlines() if "ERROR" in l or "Traceback" in l or "level=error" in l]
     if error_lines:
         problems.append(f"{len(error_lines)} error lines in the server log, e.g. {error_lines[0][:200]}")
@@ -413,6 +453,7 @@ def run_receiver(backend: str, alerts: int, args, work: str, pg: DurablePostgres
         "acknowledged_alerts": acked, "stored": counts, "stored_minus_acknowledged": extra,
         "in_flight_bound": in_flight_bound, "integrity_ok": not problems, "problems": problems,
         "server_log_tail": tail(log_path, 10) if problems else "",
+        "sqlite_writer": writer_mode,
     }
     if backend == "sqlite":
         result["sqlite_files"] = sqlite_sizes(case_dir)
@@ -455,6 +496,12 @@ def main() -> int:
                         help="before each case, wait up to SECONDS for other processes to go quiet [0: just check]")
     parser.add_argument("--noisy-retries", type=int, default=2, metavar="N",
                         help="run a case again (up to N times) when other processes disturbed it [2]")
+    parser.add_argument("--no-engine", dest="engine", action="store_false",
+                        help="serve without its escalation engine (which delivers every notification the load creates "
+                             "while it is measured): the ingest path alone")
+    parser.add_argument("--sqlite-writer", choices=["auto", "bench", "none"], default="auto",
+                        help="SQLite group-commit writer: auto = serve's own, else started by the bench [auto]; "
+                             "none = workers write directly (unless serve starts one)")
     parser.add_argument("--keep", action="store_true", help="keep databases and logs (printed at the end)")
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -474,13 +521,15 @@ def main() -> int:
         "started": started.isoformat(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
         "duration_s": args.duration, "warmup_s": args.warmup, "wrk": {"threads": args.threads, "connections": args.connections},
         "gunicorn": {k: v for k, v in gconf.items() if not callable(v)}, "auth_token": bool(args.token),
+        "engine": args.engine, "sqlite_writer": args.sqlite_writer,
         "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip(),
         "git_dirty": bool(subprocess.run(["git", "status", "--porcelain", "receiver"], cwd=REPO, capture_output=True,
                                          text=True).stdout.strip()),
     }
     print(f"alert-receiver ingest bench: {meta['cpus']} CPUs, gunicorn {gconf['worker_class']} × {gconf['workers']}, "
           f"wrk -t{args.threads} -c{args.connections}, {args.warmup:g}s warm-up + {args.duration:g}s per case, "
-          f"auth {'on' if args.token else 'off'}", flush=True)
+          f"auth {'on' if args.token else 'off'}, engine {'on' if args.engine else 'off'}, "
+          f"SQLite writer {args.sqlite_writer}", flush=True)
 
     meta["idle_check_foreign_cores"] = quiet = wait_quiet(args.wait_quiet)
     if quiet > NOISY_CORES:
@@ -551,7 +600,7 @@ def print_table(bare: dict[int, dict], results: list[dict], sizes: list[int]) ->
 
     def cpu(r):
         c = r["cpu_cores"]
-        return f"{c.get('server', 0):.2f}/{c.get('postgres', 0):.2f}/{c.get('wrk', 0):.2f}/{c.get('foreign', 0):.2f}"
+        return f"{c.get('server', 0) + c.get('writer', 0):.2f}/{c.get('postgres', 0):.2f}/{c.get('wrk', 0):.2f}/{c.get('foreign', 0):.2f}"
 
     rows = [bare[n] for n in sizes] + results
     for r in rows:

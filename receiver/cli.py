@@ -101,6 +101,13 @@ def _serve(config_path, host, port, workers, migrate, engine, global_params) -> 
     from .supervisor import Supervisor
 
     supervisor = Supervisor()
+    from .engine.writer import sqlite_writer_argv
+
+    # SQLite: one writer process commits the workers' snapshots in groups (one fsync for several webhooks).
+    writer_argv = sqlite_writer_argv(config, log_format=global_params.get("log_format", "logfmt"),
+                                     log_level=global_params.get("log_level", "INFO"))
+    if writer_argv is not None:
+        supervisor.add("sqlite-writer", writer_argv)
     if engine:
         supervisor.add("engine", [sys.executable, "-m", "receiver",
                                   "--log-format", global_params.get("log_format", "logfmt"),

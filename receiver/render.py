@@ -99,6 +99,8 @@ class Renderer:
             undefined=undefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates are read once: a reload builds a new Renderer. No stat() of every file per render.
+            auto_reload=False,
         )
         self.env.filters.update(FILTERS)
 

@@ -3,6 +3,10 @@
 Cost is a handful of statements per body, whatever its size: one state lookup, one insert of new occurrences,
 one close, one update, one insert of events, two of outbox rows. Nothing here commits; the web layer answers 2xx
 only after its transaction commits.
+
+prepare() does everything that needs no database (levels, routes, the rows, their JSON) before the write lock is
+taken; apply_snapshot() writes one prepared snapshot, apply_snapshots() several with about the statements of one
+(the SQLite writer's group commit, engine/writer.py).
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 from collections import Counter
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy.engine import Connection
 
@@ -24,6 +29,8 @@ from ..store import webhooks as webhook_store
 from .routing import level_for
 from .snapshot import Decision, Outcome, decide_all, dedupe
 from .plan import RoutePlan, plan_route
+
+_json_dumps = json.dumps
 
 # Channel types that take one message per occurrence instead of one per group (stable dedup_key per alert).
 PER_ALERT_CHANNEL_TYPES = frozenset({"pagerduty"})
@@ -58,6 +65,12 @@ class PreparedSnapshot:
     plans: dict[str, RoutePlan]
     rows: dict[str, dict[str, Any]]  # the occurrence row each alert would open, as firing
     unknown_severity: dict[str, str]  # fingerprint -> severity not in the mapping
+    # What the write needs from the config, so that applying a snapshot needs no config (the SQLite writer process
+    # applies snapshots prepared by workers that may have reloaded theirs).
+    now: dt.datetime | None = None
+    source: str = ""
+    keep_raw_body: bool = True
+    per_alert_channels: frozenset[str] = frozenset()  # configured channels that take one message per occurrence
 
 
 def prepare(payload: WebhookPayload, *, config: Config, now: dt.datetime, source: str = "") -> PreparedSnapshot:
@@ -66,13 +79,28 @@ def prepare(payload: WebhookPayload, *, config: Config, now: dt.datetime, source
     plans: dict[str, RoutePlan] = {}
     rows: dict[str, dict[str, Any]] = {}
     unknown: dict[str, str] = {}
+    # The route of an alert depends only on the labels its routes' matchers name, its level only on its severity:
+    # alerts of one group mostly share both, so each distinct plan is computed once (and shared, also when pickled).
+    routed_by = _routed_by(config)
+    known_plans: dict[tuple, RoutePlan] = {}
     for alert in alerts:
-        level = level_for(config.levels, alert.labels)
+        labels = alert.labels
+        level = level_for(config.levels, labels)
         if not level.known:
             unknown[alert.fingerprint] = level.severity or ""
-        plan = plans[alert.fingerprint] = plan_route(config, alert.labels, level.level, now)
+        key = (level.level, *[labels.get(name) for name in routed_by])
+        plan = known_plans.get(key)
+        if plan is None:
+            plan = known_plans[key] = plan_route(config, labels, level.level, now)
+        plans[alert.fingerprint] = plan
         rows[alert.fingerprint] = _occurrence_row(alert, payload, gid, plan, now=now, source=source)
-    return PreparedSnapshot(payload, alerts, gid, plans, rows, unknown)
+    per_alert = frozenset(name for name, settings in config.channels.items() if settings.type in PER_ALERT_CHANNEL_TYPES)
+    return PreparedSnapshot(payload, alerts, gid, plans, rows, unknown, now=now, source=source,
+                            keep_raw_body=config.server.keep_raw_bodies, per_alert_channels=per_alert)
+
+
+def _routed_by(config: Config) -> tuple[str, ...]:
+    return tuple(sorted({m.name for route in config.resolved_routes() for m in route.matchers}))
 
 
 def ingest(
@@ -85,11 +113,21 @@ def ingest(
     raw_body: bytes | None = None,
     prepared: PreparedSnapshot | None = None,
 ) -> IngestResult:
+    prepared = prepared if prepared is not None else prepare(payload, config=config, now=now, source=source)
+    return apply_snapshot(conn, prepared, raw_body=raw_body, now=now, source=source)
+
+
+def apply_snapshot(conn: Connection, prepared: PreparedSnapshot, *, raw_body: bytes | None = None,
+                   now: dt.datetime | None = None, source: str | None = None) -> IngestResult:
+    """Write a prepared snapshot in the caller's transaction. Needs no config: everything it takes from the config
+    was captured by prepare()."""
+    now = now if now is not None else prepared.now
+    source = source if source is not None else prepared.source
+    payload = prepared.payload
     result = IngestResult()
-    if raw_body is not None and config.server.keep_raw_bodies:
+    if raw_body is not None and prepared.keep_raw_body:
         webhook_store.keep_body(conn, raw_body, source=source, now=now, alert_count=len(payload.alerts),
                                 truncated_alerts=payload.truncated_alerts)
-    prepared = prepared if prepared is not None else prepare(payload, config=config, now=now, source=source)
     if not prepared.alerts:
         return result
     pending = prepared.alerts
@@ -97,8 +135,7 @@ def ingest(
     # its row wins (ON CONFLICT DO NOTHING) and we re-decide those alerts against it.
     for _round in range(2):
         states = alert_store.fetch_state(conn, [a.fingerprint for a in pending])
-        decisions = decide_all(pending, states)
-        conflicted = _apply(conn, decisions, prepared, config=config, now=now, source=source, result=result)
+        [conflicted] = _apply(conn, [_Work(0, prepared, decide_all(pending, states), now, source, result)])
         if not conflicted:
             break
         pending = conflicted
@@ -107,82 +144,155 @@ def ingest(
     return result
 
 
-def _apply(conn, decisions: list[Decision], prepared: PreparedSnapshot, *, config: Config,
-           now: dt.datetime, source: str, result: IngestResult) -> list[Alert]:
-    payload, gid, plans = prepared.payload, prepared.gid, prepared.plans
+class ConcurrentWriteError(RuntimeError):
+    """apply_snapshots found a row another writer inserted meanwhile; apply each snapshot on its own instead."""
+
+
+def apply_snapshots(conn: Connection, jobs: Sequence[tuple[PreparedSnapshot, bytes | None]]) -> list[IngestResult]:
+    """Several prepared snapshots with the statements of about one (the SQLite writer's batch of webhooks): the same
+    rows as apply_snapshot on each in turn. Snapshots that share a fingerprint are applied in their order, in
+    successive rounds. Meant for a writer that holds the database's write lock: on a conflict with another writer it
+    raises ConcurrentWriteError (roll back to a savepoint and apply them one by one)."""
+    results = [IngestResult() for _ in jobs]
+    bodies = [dict(body=raw, source=p.source, now=p.now, alert_count=len(p.payload.alerts),
+                   truncated_alerts=p.payload.truncated_alerts)
+              for p, raw in jobs if raw is not None and p.keep_raw_body]
+    webhook_store.keep_bodies(conn, bodies)
+    rounds: list[list[int]] = []
+    last_round: dict[str, int] = {}  # fingerprint -> the last round that writes it
+    for k, (p, _) in enumerate(jobs):
+        if not p.alerts:
+            continue
+        r = 1 + max((last_round.get(a.fingerprint, -1) for a in p.alerts), default=-1)
+        if r == len(rounds):
+            rounds.append([])
+        rounds[r].append(k)
+        for a in p.alerts:
+            last_round[a.fingerprint] = r
+    for members in rounds:
+        states = alert_store.fetch_state(conn, [a.fingerprint for k in members for a in jobs[k][0].alerts])
+        work = [_Work(k, p, decide_all(p.alerts, states), p.now, p.source, results[k])
+                for k in members for p in (jobs[k][0],)]
+        if any(_apply(conn, work)):
+            raise ConcurrentWriteError("an occurrence was inserted by another writer meanwhile")
+    return results
+
+
+@dataclasses.dataclass(eq=False)
+class _Work:
+    """One snapshot's share of a set-based write: its decisions, and where its outcomes go."""
+
+    index: int
+    prepared: PreparedSnapshot
+    decisions: list[Decision]
+    now: dt.datetime
+    source: str
+    result: IngestResult
+
+
+def _apply(conn, works: list[_Work]) -> list[list[Alert]]:
+    """The writes of the decisions of one or more snapshots whose fingerprints are distinct: one statement of each
+    kind for all of them. Returns, per snapshot, the alerts whose new occurrence lost to a concurrent writer."""
     new_rows: list[dict[str, Any]] = []
+    owner: dict[str, _Work] = {}  # fingerprint -> the snapshot that opens its occurrence
     closes: dict[int, dt.datetime] = {}
-    updates: list[dict[str, Any]] = []
-    for d in decisions:
-        if d.outcome is Outcome.NEW:
-            new_rows.append(prepared.rows[d.alert.fingerprint])
-        elif d.outcome is Outcome.NEW_RESOLVED:
-            new_rows.append(dict(prepared.rows[d.alert.fingerprint], status=AlertStatus.RESOLVED.value,
-                                 ends_at=d.ends_at, next_action_at=None, resolved_at=now, resolved_by="alertmanager"))
-        elif d.outcome is Outcome.RESOLVED:
-            closes[d.occurrence_id] = d.ends_at
-        elif d.outcome is Outcome.UPDATED:
-            updates.append({"b_id": d.occurrence_id, "b_starts_at": d.new_starts_at,
-                            "b_annotations": d.alert.annotations, "b_generator_url": d.alert.generator_url})
-            result.outcomes[Outcome.UPDATED.value] += 1
-        else:
-            result.outcomes[d.outcome.value] += 1
+    close_owner: dict[int, _Work] = {}
+    updates: dict[dt.datetime, list[dict[str, Any]]] = {}
+    for w in works:
+        prepared, outcomes = w.prepared, w.result.outcomes
+        for d in w.decisions:
+            fp = d.alert.fingerprint
+            if d.outcome is Outcome.NEW:
+                new_rows.append(prepared.rows[fp])
+                owner[fp] = w
+            elif d.outcome is Outcome.NEW_RESOLVED:
+                new_rows.append(dict(prepared.rows[fp], status=AlertStatus.RESOLVED.value, ends_at=d.ends_at,
+                                     next_action_at=None, resolved_at=w.now, resolved_by="alertmanager"))
+                owner[fp] = w
+            elif d.outcome is Outcome.RESOLVED:
+                closes[d.occurrence_id] = d.ends_at
+                close_owner[d.occurrence_id] = w
+            elif d.outcome is Outcome.UPDATED:
+                updates.setdefault(w.now, []).append({
+                    "b_id": d.occurrence_id, "b_starts_at": d.new_starts_at, "b_annotations": d.alert.annotations,
+                    "b_generator_url": d.alert.generator_url})
+                outcomes[Outcome.UPDATED.value] += 1
+            else:
+                outcomes[d.outcome.value] += 1
 
     inserted = alert_store.insert_occurrences(conn, new_rows)
-    conflicted = [d.alert for d in decisions
-                  if d.outcome in (Outcome.NEW, Outcome.NEW_RESOLVED) and d.alert.fingerprint not in inserted]
-    alert_store.update_open(conn, updates, now=now)
-    closed = alert_store.close_occurrences(conn, closes, now=now, by="alertmanager") if closes else []
-    if len(closes) > len(closed):  # an HA peer closed them first
-        result.outcomes[Outcome.DUPLICATE.value] += len(closes) - len(closed)
+    conflicted = [[d.alert for d in w.decisions
+                   if d.outcome in (Outcome.NEW, Outcome.NEW_RESOLVED) and d.alert.fingerprint not in inserted]
+                  for w in works]
+    for now, rows in updates.items():
+        alert_store.update_open(conn, rows, now=now)
+    closed: list[int] = []
+    for w in works:  # resolved_at is each snapshot's own `now`
+        mine = {i: e for i, e in closes.items() if close_owner[i] is w}
+        if mine:
+            done = alert_store.close_occurrences(conn, mine, now=w.now, by="alertmanager")
+            closed.extend(done)
+            if len(mine) > len(done):  # an HA peer closed them first
+                w.result.outcomes[Outcome.DUPLICATE.value] += len(mine) - len(done)
 
     events: list[alert_store.NewEvent] = []
     intents: list[outbox.Intent] = []
-    for d in decisions:
-        fp = d.alert.fingerprint
-        if fp not in inserted:
-            continue
-        alert_id = inserted[fp]
-        plan = plans[fp]
-        result.outcomes[d.outcome.value] += 1
-        if fp in prepared.unknown_severity:
-            result.unknown_severities[prepared.unknown_severity[fp]] += 1
-        events.append(alert_store.NewEvent(alert_id, EventKind.RECEIVED.value, now, actor="alertmanager",
-                                           to_level=plan.level.value,
-                                           details={"source": source, "receiver": payload.receiver, "route": plan.route}))
-        if d.outcome is Outcome.NEW_RESOLVED:
-            result.closed_ids.append(alert_id)
-            events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, now, actor="alertmanager",
-                                               details={"ends_at": d.ends_at.isoformat()}))
-            continue
-        result.new_ids.append(alert_id)
-        if plan.notify:
-            for channel in plan.channels:
-                per_alert = config.channels[channel].type in PER_ALERT_CHANNEL_TYPES
-                intents.append(outbox.Intent(alert_id, channel, NotificationKind.FIRING.value, plan.level.value, gid,
-                                             payload.group_key, message_key=f"alert:{alert_id}" if per_alert else ""))
+    message_owner: dict[str, _Work] = {}  # an intent's message key -> its snapshot, to count messages per snapshot
+    for w in works:
+        prepared, result, now = w.prepared, w.result, w.now
+        payload, gid, plans = prepared.payload, prepared.gid, prepared.plans
+        group_message = f"{w.index}|{gid}"  # one message per group per snapshot, as if each were applied alone
+        message_owner[group_message] = w
+        received_details: dict[str, str] = {}  # per route, encoded once: the same for every alert of the snapshot
+        for d in w.decisions:
+            fp = d.alert.fingerprint
+            if fp not in inserted or owner.get(fp) is not w:
+                continue
+            alert_id = inserted[fp]
+            plan = plans[fp]
+            result.outcomes[d.outcome.value] += 1
+            if fp in prepared.unknown_severity:
+                result.unknown_severities[prepared.unknown_severity[fp]] += 1
+            details = received_details.get(plan.route)
+            if details is None:
+                details = received_details[plan.route] = _json_dumps(
+                    {"source": w.source, "receiver": payload.receiver, "route": plan.route})
+            events.append(alert_store.NewEvent(alert_id, EventKind.RECEIVED.value, now, actor="alertmanager",
+                                               to_level=plan.level.value, details=details))
+            if d.outcome is Outcome.NEW_RESOLVED:
+                result.closed_ids.append(alert_id)
+                events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, now, actor="alertmanager",
+                                                   details={"ends_at": d.ends_at.isoformat()}))
+                continue
+            result.new_ids.append(alert_id)
+            if plan.notify:
+                for channel in plan.channels:
+                    key = f"alert:{alert_id}" if channel in prepared.per_alert_channels else group_message
+                    message_owner[key] = w
+                    intents.append(outbox.Intent(alert_id, channel, NotificationKind.FIRING.value, plan.level.value,
+                                                 gid, payload.group_key, message_key=key, at=now))
     for alert_id in closed:
-        result.outcomes[Outcome.RESOLVED.value] += 1
-        result.closed_ids.append(alert_id)
-        events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, now, actor="alertmanager",
+        w = close_owner[alert_id]
+        w.result.outcomes[Outcome.RESOLVED.value] += 1
+        w.result.closed_ids.append(alert_id)
+        events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, w.now, actor="alertmanager",
                                            details={"ends_at": closes[alert_id].isoformat()}))
     if closed:
-        intents.extend(_resolution_intents(conn, closed, payload, gid, config))
+        # Resolution notices go to the channels that were actually told, whatever the routes say now.
+        for alert_id, channels in outbox.told_channels(conn, closed).items():
+            w = close_owner[alert_id]
+            prepared = w.prepared
+            for channel in sorted(channels):
+                key = f"alert:{alert_id}" if channel in prepared.per_alert_channels else f"{w.index}|{prepared.gid}"
+                message_owner[key] = w
+                intents.append(outbox.Intent(alert_id, channel, NotificationKind.RESOLVED.value, "", prepared.gid,
+                                             prepared.payload.group_key, message_key=key, at=w.now))
     alert_store.insert_events(conn, events)
-    result.messages += len(outbox.enqueue(conn, intents, now=now).message_ids)
+    if intents:
+        enqueued = outbox.enqueue(conn, intents, now=works[0].now)
+        for key in enqueued.message_keys:
+            message_owner[key].result.messages += 1
     return conflicted
-
-
-def _resolution_intents(conn, closed: list[int], payload: WebhookPayload, gid: str, config: Config) -> list[outbox.Intent]:
-    """Resolution notices go to the channels that were actually told, whatever the routes say now."""
-    intents = []
-    for alert_id, channels in outbox.told_channels(conn, closed).items():
-        for channel in sorted(channels):
-            settings = config.channels.get(channel)
-            per_alert = settings is not None and settings.type in PER_ALERT_CHANNEL_TYPES
-            intents.append(outbox.Intent(alert_id, channel, NotificationKind.RESOLVED.value, "", gid, payload.group_key,
-                                         message_key=f"alert:{alert_id}" if per_alert else ""))
-    return intents
 
 
 def _occurrence_row(a: Alert, payload: WebhookPayload, gid: str, plan: RoutePlan, *, now: dt.datetime,
@@ -197,8 +307,9 @@ def _occurrence_row(a: Alert, payload: WebhookPayload, gid: str, plan: RoutePlan
         "severity": alert_store.clip(a.labels.get("severity")),
         "service": alert_store.clip(a.labels.get("service")),
         "instance": alert_store.clip(a.labels.get("instance")),
-        "labels": a.labels,
-        "annotations": a.annotations,
+        # JSON encoded here, in the worker, not under the write lock (store.sql stores a str as encoded JSON).
+        "labels": _json_dumps(a.labels),
+        "annotations": _json_dumps(a.annotations),
         "generator_url": a.generator_url,
         "group_key": payload.group_key,
         "group_id": gid,

@@ -148,7 +148,7 @@ class NewEvent:
     comment: str | None = None
     from_level: str | None = None
     to_level: str | None = None
-    details: dict[str, Any] | None = None
+    details: dict[str, Any] | str | None = None  # a str is JSON already encoded
 
 
 def insert_events(conn: Connection, events: Iterable[NewEvent]) -> None:

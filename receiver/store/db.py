@@ -26,6 +26,10 @@ _WRITE = "alert_receiver_write"
 _WRITER_LOCKS: "weakref.WeakKeyDictionary[Engine, SqliteWriterLock]" = weakref.WeakKeyDictionary()
 
 
+class StorageUnavailable(Exception):
+    """A write that a retry can fix, reported by another process (the SQLite writer): answered with 503."""
+
+
 def normalise_url(url: str) -> str:
     """Accept the usual spellings of a PostgreSQL URL and use psycopg 3 for all of them."""
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
@@ -129,7 +133,7 @@ _RETRYABLE_PG_STATES = {"55P03", "40001", "40P01"}
 
 def is_unavailable(exc: BaseException) -> bool:
     """True when a database error means "try again later" (→ 503), not a bug in us or in the input."""
-    if isinstance(exc, PoolTimeoutError):
+    if isinstance(exc, (PoolTimeoutError, StorageUnavailable)):
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:

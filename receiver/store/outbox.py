@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain import NotificationStatus
 from .models import Notification, NotificationItem
-from .sql import bulk_insert, chunks, rows_per_statement
+from .sql import bulk_insert, chunks, insert_returning_ids
 
 _messages = Notification.__table__
 _items = NotificationItem.__table__
@@ -34,12 +34,14 @@ class Intent:
     group_key: str
     repeat_no: int = 0
     message_key: str = ""  # defaults to group_id; per-alert for channels that never group (PagerDuty)
+    at: dt.datetime | None = None  # when the intent arose, if not the `now` of enqueue (several snapshots at once)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Enqueued:
     message_ids: list[int]
     items: int
+    message_keys: list[str] = dataclasses.field(default_factory=list)  # the message key of each of message_ids
 
 
 def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) -> Enqueued:
@@ -59,16 +61,14 @@ def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) ->
             "group_id": grouped[key][0].group_id,
             "status": NotificationStatus.PENDING.value,
             "attempts": 0,
-            "created_at": now,
-            "next_attempt_at": now,
+            "created_at": at,
+            "next_attempt_at": at,
         }
         for key in keys
         for (_, channel, kind, level) in [key]
+        for at in [grouped[key][0].at or now]
     ]
-    message_ids: list[int] = []
-    stmt = sa.insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
-    for part in chunks(message_rows, rows_per_statement(len(message_rows[0]))):
-        message_ids.extend(row.id for row in conn.execute(stmt, list(part)))
+    message_ids = insert_returning_ids(conn, _messages, message_rows)
 
     item_rows = [
         {
@@ -91,8 +91,8 @@ def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) ->
     for part in chunks(empty, 900):
         # Every intent of these messages already existed (a retry, a duplicate, a second engine): no message.
         conn.execute(sa.delete(_messages).where(_messages.c.id.in_(part)))
-    kept = [m for m in message_ids if m in used]
-    return Enqueued(kept, inserted)
+    kept = [(m, key[0]) for key, m in zip(keys, message_ids) if m in used]
+    return Enqueued([m for m, _ in kept], inserted, [k for _, k in kept])
 
 
 def told_channels(conn: Connection, alert_ids: Sequence[int]) -> dict[int, set[str]]:

@@ -21,6 +21,14 @@ _json_dumps = _json.dumps
 MAX_PARAMS = 30000
 
 
+def _encode_json(v):
+    # A str is JSON already encoded (e.g. by the worker that prepared the snapshot, outside the write lock): stored
+    # as is. Every JSON column written here holds an object, so a str is never a JSON string value.
+    if v is None or type(v) is str:
+        return v
+    return _json_dumps(v)
+
+
 def insert_ignore(conn: Connection, table: Table):
     """INSERT … ON CONFLICT DO NOTHING for the connection's dialect (any unique constraint or index)."""
     if conn.dialect.name == "postgresql":
@@ -55,9 +63,9 @@ def _sqlite_converter(column):
 
     kind = column.type
     if isinstance(kind, UTCDateTime):
-        return _sqlite_datetime
+        return sqlite_datetime
     if isinstance(kind, JSON):
-        return lambda v: None if v is None else _json_dumps(v)
+        return _encode_json
     if isinstance(kind, Boolean):
         return lambda v: None if v is None else int(bool(v))
     return None
@@ -70,10 +78,12 @@ def _row_plan(dialect: str, table: Table, columns: tuple[str, ...]):
     return operator.itemgetter(*columns), [(i, conv) for i, conv in enumerate(converters) if conv]
 
 
-def _sqlite_datetime(value, _cache={}):
+def sqlite_datetime(value, _cache={}):
+    """A datetime as SQLite stores it (SQLAlchemy's format, UTC). A str is taken as already converted (rows prepared
+    for the SQLite writer by the worker that parsed them)."""
     # Most datetimes of one ingest are the same `now`: format each distinct value once (strftime is slow).
-    if value is None:
-        return None
+    if value is None or type(value) is str:
+        return value
     text = _cache.get(value)
     if text is None:
         if len(_cache) > 4096:
@@ -118,6 +128,37 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict], *, ignore_
     return [_Row(dict(zip(returning, row))) for row in out] if returning else []
 
 
+def insert_returning_ids(conn: Connection, table: Table, rows: Sequence[dict]) -> list[int]:
+    """INSERT rows and return their ids in the order of `rows`. SQLite: one driver-level execute per row, the id
+    from lastrowid (unambiguous, and the statement is compiled once per connection by sqlite3's cache);
+    PostgreSQL: SQLAlchemy's INSERT … RETURNING sorted by parameter order."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        from sqlalchemy import insert
+
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        ids: list[int] = []
+        for part in chunks(list(rows), rows_per_statement(len(rows[0]))):
+            ids.extend(row.id for row in conn.execute(stmt, list(part)))
+        return ids
+    columns = tuple(rows[0])
+    getter, converted = _row_plan("sqlite", table, columns)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    cursor = conn.connection.driver_connection.cursor()
+    ids = []
+    try:
+        for row in rows:
+            values = list(getter(row)) if len(columns) > 1 else [row[columns[0]]]
+            for i, conv in converted:
+                values[i] = conv(values[i])
+            cursor.execute(sql, values)
+            ids.append(cursor.lastrowid)
+    finally:
+        cursor.close()
+    return ids
+
+
 def _pg_array_type(column) -> tuple[str, str]:
     """(array type of the parameter, cast of the unnested value) for a column."""
     from sqlalchemy import JSON, BigInteger, Boolean, Integer
@@ -155,7 +196,7 @@ def _postgresql_bulk_insert(conn, table, columns, rows, ignore_conflicts, return
     sql, json_columns = _postgresql_statement(table, columns, ignore_conflicts, tuple(returning))
     arrays = [[row[name] for row in rows] for name in columns]
     for i in json_columns:
-        arrays[i] = [None if v is None else _json_dumps(v) for v in arrays[i]]
+        arrays[i] = [_encode_json(v) for v in arrays[i]]
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.execute(sql, arrays)

@@ -17,8 +17,10 @@ from flask import Blueprint, jsonify, request
 from .. import payload as payload_mod
 from ..domain import Role
 from ..engine.ingest import ingest, prepare
+from ..engine.writer import commit_snapshot
 from ..store import webhooks as webhook_store
 from ..store.db import is_unavailable, write_transaction
+from ..store.group_commit import NOT_RUNNING
 from .auth import require
 from .context import services
 from .errors import ApiError
@@ -70,9 +72,15 @@ def receive(name: str = ""):
         now = svc.clock.now()
         prepared = prepare(parsed, config=svc.config, now=now, source=name)  # outside the write lock
         try:
-            with write_transaction(svc.db) as conn:
-                result = ingest(conn, parsed, config=svc.config, now=now, source=name, raw_body=body,
-                                prepared=prepared)
+            # SQLite: the writer process commits it with the other workers' webhooks (group commit) and answers
+            # only after that COMMIT. Without a writer (PostgreSQL, in-process apps), and for a large body (the
+            # writer would hold every worker's at once), this process writes it itself.
+            result = NOT_RUNNING if big else commit_snapshot(
+                svc.db, prepared, body if svc.config.server.keep_raw_bodies else None)
+            if result is NOT_RUNNING:
+                with write_transaction(svc.db) as conn:
+                    result = ingest(conn, parsed, config=svc.config, now=now, source=name, raw_body=body,
+                                    prepared=prepared)
         except Exception as exc:
             if is_unavailable(exc):
                 log.warning("storage unavailable, answering 503", extra={"error": type(exc).__name__, "source": name})

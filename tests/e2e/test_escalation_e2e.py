@@ -96,8 +96,15 @@ def test_an_acked_alert_hears_nothing_more(receiver_for, sink):
     post(receiver, "g_routing_info")
     wait_until(lambda: ("l1", "escalated", "L1") in heard(sink, "HighErrorRate"), timeout=30,
                what="the unacked alert reaching L1")
+    acked_at = r.json()["alert"]["acked_at"]
     mine = [json.loads(r.body) for r in sink.ok() if any(a["id"] == alert_id for a in r.json()["alerts"])]
-    assert [m["kind"] for m in mine] == ["firing", "acknowledged"]
+    # On a loaded machine a timer may fire before the ack lands (its message then still goes out): what
+    # matters is that nothing is created for the alert after the ack, except the acknowledged notice.
+    notes = requests.get(f"{receiver.url}/api/v1/notifications", params={"alert_id": alert_id},
+                         timeout=10).json()["notifications"]
+    assert [n["kind"] for n in notes if n["created_at"] >= acked_at] == ["acknowledged"]
+    assert sorted(m["kind"] for m in mine) == sorted(n["kind"] for n in notes)  # each delivered, once
+    assert mine[0]["kind"] == "firing" and "acknowledged" in [m["kind"] for m in mine]
 
 
 def test_reload_changes_a_timer_without_restart(receiver_for, sink, tmp_path):

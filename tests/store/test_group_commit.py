@@ -1,0 +1,396 @@
+"""Group commit: the SQLite writer runs several workers' snapshots in one transaction, answers each only after
+COMMIT, and a snapshot that fails is rolled back alone. The server is driven step by step here (poll, then
+run_batch), so which jobs share a transaction is decided by the test, not by timing."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+
+from receiver import payload as payload_mod
+from receiver.app import create_app
+from receiver.config import Config
+from receiver.engine.ingest import prepare
+from receiver.engine.writer import (IngestJob, _wire_form, apply_job, apply_jobs, commit_snapshot, job_weight,
+                                   sqlite_writer_argv)
+from receiver.store import group_commit
+from receiver.store.db import StorageUnavailable, create_db_engine, is_unavailable, write_transaction
+from receiver.store.group_commit import NOT_RUNNING, GroupCommitClient, GroupCommitServer, JobFailed, WriterLost
+
+from ..conftest import T0, table_counts
+from ..support.process import wait_until
+
+BAD_FINGERPRINT = "baadbaadbaadbaad"
+
+
+def body(fingerprint: str, *, group: str = "g") -> bytes:
+    return json.dumps({
+        "version": "4", "receiver": "r", "status": "firing", "groupKey": f"{{}}:{{g=\"{group}-{fingerprint}\"}}",
+        "alerts": [{"status": "firing", "labels": {"alertname": "GroupCommit", "severity": "critical", "n": fingerprint},
+                    "annotations": {"summary": fingerprint}, "startsAt": "2026-11-23T08:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fingerprint}],
+    }).encode()
+
+
+def job(config, fingerprint: str) -> IngestJob:
+    raw = body(fingerprint)
+    return IngestJob(prepare(payload_mod.parse(raw), config=config, now=T0), raw)
+
+
+def apply_or_fail(conn, job: IngestJob):
+    """The writer's handler, with a bug planted for one fingerprint (after it has written: the savepoint must undo
+    its rows)."""
+    result = apply_job(conn, job)
+    if any(a.fingerprint == BAD_FINGERPRINT for a in job.prepared.alerts):
+        raise ValueError("planted failure")
+    return result
+
+
+def apply_many_or_fail(conn, jobs: list[IngestJob]):
+    results = apply_jobs(conn, jobs)
+    if any(a.fingerprint == BAD_FINGERPRINT for j in jobs for a in j.prepared.alerts):
+        raise ValueError("planted failure")
+    return results
+
+
+def stored_fingerprints(engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text("SELECT fingerprint FROM alerts")).scalars())
+
+
+@pytest.fixture
+def db_url(tmp_path, sqlite_template):
+    """The writer is for SQLite only (PostgreSQL has real concurrent writers): see test_postgresql_never_uses_a_writer."""
+    path = tmp_path / "receiver.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_config(make_config):
+    return make_config()
+
+
+@pytest.fixture
+def engine(sqlite_config):
+    engine = create_db_engine(sqlite_config.database.url, lock_timeout=dt.timedelta(seconds=2))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def server(engine):
+    server = GroupCommitServer(engine, apply_or_fail, group_commit.socket_path(engine), handle_many=apply_many_or_fail,
+                               weight=job_weight)
+    assert server.bind()
+    yield server
+    server.stop_listening()
+
+
+class Submitter:
+    """Clients submitting from threads, as gunicorn workers would from processes; results collected by name."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.results: dict[str, object] = {}
+        self.threads: list[threading.Thread] = []
+
+    def submit(self, name: str, job) -> None:
+        def run():
+            client = GroupCommitClient(self.path, reply_timeout_s=10)
+            try:
+                self.results[name] = client.submit(job)
+            except Exception as exc:
+                self.results[name] = exc
+            finally:
+                client.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        self.threads.append(thread)
+
+    def join(self) -> dict[str, object]:
+        for thread in self.threads:
+            thread.join(10)
+        return self.results
+
+
+def queue_jobs(server: GroupCommitServer, count: int) -> None:
+    wait_until(lambda: server.poll(0.05) or len(server._queue) >= count, timeout=10, what=f"{count} queued jobs")
+
+
+def test_jobs_of_several_workers_share_one_transaction_and_are_answered_after_commit(sqlite_config, engine, server):
+    submitter = Submitter(server.path)
+    fingerprints = [f"{i:016x}" for i in range(1, 6)]
+    for fp in fingerprints:
+        submitter.submit(fp, job(sqlite_config, fp))
+    queue_jobs(server, 5)
+    assert not stored_fingerprints(engine)
+    server.run_batch()
+    results = submitter.join()
+    assert server.stats["transactions"] == 1 and server.stats["jobs"] == 5
+    assert {fp: r.outcomes["new"] for fp, r in results.items()} == {fp: 1 for fp in fingerprints}
+    assert stored_fingerprints(engine) == set(fingerprints)
+    counts = table_counts(engine)
+    assert counts["alert_events"] == 5 and counts["notification_items"] == 5 and counts["webhook_bodies"] == 5
+
+
+def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, server):
+    submitter = Submitter(server.path)
+    good = ["00000000000000a1", "00000000000000a2"]
+    submitter.submit(good[0], job(sqlite_config, good[0]))
+    submitter.submit("bad", job(sqlite_config, BAD_FINGERPRINT))
+    submitter.submit(good[1], job(sqlite_config, good[1]))
+    queue_jobs(server, 3)
+    server.run_batch()
+    results = submitter.join()
+    assert server.stats == {"transactions": 1, "jobs": 3, "failed": 1, "seconds": server.stats["seconds"]}
+    assert isinstance(results["bad"], JobFailed) and "planted failure" in str(results["bad"])
+    assert not is_unavailable(results["bad"])  # a bug: 500, not a 503 that Alertmanager would retry forever
+    assert all(results[fp].outcomes["new"] == 1 for fp in good)
+    assert stored_fingerprints(engine) == set(good)  # the bad one's rows (written before it raised) rolled back
+    counts = table_counts(engine)
+    assert counts["alert_events"] == 2 and counts["notification_items"] == 2 and counts["webhook_bodies"] == 2
+
+
+def test_a_failed_commit_answers_no_job_ok(sqlite_config, engine, server, monkeypatch):
+    real = group_commit.write_transaction
+
+    @contextlib.contextmanager
+    def failing_commit(db):
+        with real(db) as conn:
+            yield conn
+            conn.connection.driver_connection.rollback()
+            raise sa.exc.OperationalError("COMMIT", None, Exception("disk I/O error"))
+
+    monkeypatch.setattr(group_commit, "write_transaction", failing_commit)
+    submitter = Submitter(server.path)
+    for fp in ("00000000000000b1", "00000000000000b2"):
+        submitter.submit(fp, job(sqlite_config, fp))
+    queue_jobs(server, 2)
+    server.run_batch()
+    results = submitter.join()
+    assert all(isinstance(r, StorageUnavailable) and is_unavailable(r) for r in results.values()), results
+    assert not stored_fingerprints(engine)
+
+
+def test_storage_trouble_in_one_job_fails_the_whole_batch_as_unavailable(sqlite_config, engine, monkeypatch):
+    def locked(conn, job):
+        raise sa.exc.OperationalError("INSERT", None, Exception("database is locked"))
+
+    server = GroupCommitServer(engine, locked, group_commit.socket_path(engine))
+    assert server.bind()
+    try:
+        submitter = Submitter(server.path)
+        submitter.submit("one", job(sqlite_config, "00000000000000c1"))
+        queue_jobs(server, 1)
+        server.run_batch()
+        assert isinstance(submitter.join()["one"], StorageUnavailable)
+    finally:
+        server.stop_listening()
+
+
+def test_a_job_queued_past_the_lock_timeout_is_refused_without_running(sqlite_config, engine, server):
+    server.queue_timeout_s = 0.0
+    submitter = Submitter(server.path)
+    submitter.submit("late", job(sqlite_config, "00000000000000d1"))
+    queue_jobs(server, 1)
+    server.run_batch()
+    assert isinstance(submitter.join()["late"], StorageUnavailable)
+    assert server.stats["transactions"] == 0 and not stored_fingerprints(engine)
+
+
+def test_batches_are_bounded_in_count(sqlite_config, engine, server):
+    server.max_batch = 2
+    submitter = Submitter(server.path)
+    for i in range(5):
+        submitter.submit(str(i), job(sqlite_config, f"00000000000000e{i}"))
+    queue_jobs(server, 5)
+    while server._queue:
+        server.run_batch()
+    assert len(submitter.join()) == 5
+    assert server.stats["transactions"] == 3 and len(stored_fingerprints(engine)) == 5
+
+
+def test_without_a_writer_submit_says_so_and_the_caller_writes_directly(sqlite_config, engine):
+    assert commit_snapshot(engine, job(sqlite_config, "00000000000000f1").prepared, None) is NOT_RUNNING
+
+
+def test_the_writer_command_is_for_sqlite_files_only(sqlite_config):
+    argv = sqlite_writer_argv(sqlite_config)
+    assert argv[:3] == [sys.executable, "-m", "receiver.engine.writer"]
+    assert argv[argv.index("--database-url") + 1] == sqlite_config.database.url
+    assert sqlite_writer_argv(Config.model_validate({"database": {"url": "sqlite:///:memory:"}})) is None
+
+
+@pytest.mark.postgres
+def test_postgresql_never_uses_a_writer(pg_template_url):
+    config = Config.model_validate({"database": {"url": pg_template_url}})
+    engine = create_db_engine(config.database.url)
+    try:
+        assert group_commit.socket_path(engine) is None
+        assert sqlite_writer_argv(config) is None
+        assert commit_snapshot(engine, job(config, "00000000000000f2").prepared, None) is NOT_RUNNING
+    finally:
+        engine.dispose()
+
+
+def test_the_socket_directory_must_be_private(tmp_path):
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    with pytest.raises(group_commit.InsecureDirectory):
+        group_commit._check_private(str(loose))
+    client = GroupCommitClient(str(loose / "writer.sock"))
+    assert client.submit("anything") is NOT_RUNNING  # never talks to a socket someone else could have planted
+
+
+# --- the writer as a process, and the web view on top of it ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def writer_process(config):
+    path = group_commit.socket_path(config.database.url[len("sqlite:///"):])
+    proc = subprocess.Popen(sqlite_writer_argv(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: proc.poll() is None and os.path.exists(path), timeout=30, what="the writer's socket")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(40)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_the_webhook_view_goes_through_the_writer_and_falls_back_when_it_is_gone(sqlite_config, clock):
+    app = create_app(sqlite_config, clock=clock, registry=CollectorRegistry())
+    client = app.test_client()
+    db = app.extensions["alert_receiver"].db
+    headers = {"Content-Type": "application/json"}
+    try:
+        with writer_process(sqlite_config) as writer:
+            r = client.post("/webhook", data=body("0000000000000101"), headers=headers)
+            assert r.status_code == 200 and r.get_json()["new"] == 1
+            writer.send_signal(signal.SIGTERM)
+            out = writer.communicate(timeout=40)[0].decode()
+        assert writer.returncode == 0
+        assert "jobs=1 " in out, out  # it was the writer that committed it
+        # No writer: the worker writes itself.
+        r = client.post("/webhook", data=body("0000000000000102"), headers=headers)
+        assert r.status_code == 200 and r.get_json()["new"] == 1
+        assert stored_fingerprints(db) == {"0000000000000101", "0000000000000102"}
+    finally:
+        db.dispose()
+
+
+def test_a_killed_writer_costs_its_in_flight_requests_a_503_and_nothing_else(sqlite_config, engine):
+    """Killed while a job waits for its answer: that request gets 503 (unknown whether committed; the retry is
+    harmless); the next one is written directly; a new writer takes over again."""
+    path = group_commit.socket_path(engine)
+    stalled = GroupCommitServer(engine, apply_job, path)  # accepts and reads, never answers: as if it died mid-way
+    assert stalled.bind()
+    client = GroupCommitClient(path, reply_timeout_s=10)
+    result = {}
+
+    def send():
+        try:
+            result["r"] = client.submit(job(sqlite_config, "0000000000000201"))
+        except Exception as exc:
+            result["r"] = exc
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    queue_jobs(stalled, 1)
+    for peer in list(stalled._peers):  # the kernel closes a killed process's sockets
+        stalled._close(peer)
+    stalled.stop_listening()
+    thread.join(10)
+    assert isinstance(result["r"], WriterLost) and is_unavailable(result["r"])
+    assert client.submit(job(sqlite_config, "0000000000000202")) is NOT_RUNNING
+
+    with writer_process(sqlite_config):
+        assert client.submit(job(sqlite_config, "0000000000000203")).outcomes["new"] == 1
+    assert stored_fingerprints(engine) == {"0000000000000203"}
+
+
+# --- a batch written together is the same as each snapshot written alone ----------------------------------------
+
+
+def snapshot(alerts: list[dict], group: str) -> bytes:
+    return json.dumps({"version": "4", "receiver": "r", "status": "firing", "groupKey": group, "alerts": alerts}).encode()
+
+
+def alert(fp: str, *, status: str = "firing", starts: str = "2026-11-23T08:00:00Z", ends: str = "0001-01-01T00:00:00Z",
+          severity: str = "critical", summary: str = "s") -> dict:
+    return {"status": status, "labels": {"alertname": "Batch", "severity": severity, "n": fp},
+            "annotations": {"summary": summary}, "startsAt": starts, "endsAt": ends, "fingerprint": fp}
+
+
+BATCH = [  # (body, seconds after T0)
+    (snapshot([alert("0000000000000a01"), alert("0000000000000a02", severity="warning")], "g1"), 0),
+    (snapshot([alert("0000000000000a01")], "g1"), 1),  # HA duplicate of the first, in the same batch
+    (snapshot([alert("0000000000000a03", severity="nope")], "g2"), 2),  # unknown severity
+    (snapshot([alert("0000000000000a02", status="resolved", ends="2026-11-23T08:30:00Z")], "g1"), 3),  # closes one
+    (snapshot([alert("0000000000000a04", status="resolved", ends="2026-11-23T08:10:00Z")], "g3"), 4),  # new, resolved
+    (snapshot([alert("0000000000000a01", summary="changed"), alert("0000000000000a05")], "g1"), 5),  # update + new
+    (snapshot([], "g4"), 6),  # alerts: [] is a no-op, but the body is kept
+    (snapshot([alert("0000000000000a01"), alert("0000000000000a02", severity="warning")], "g1"), 0),  # byte-identical retry
+]
+
+
+def history(engine) -> dict:
+    with engine.connect() as conn:
+        def rows(sql):
+            return sorted(tuple(r) for r in conn.exec_driver_sql(sql))
+
+        return {
+            "alerts": rows("SELECT fingerprint, status, starts_at, ends_at, level, annotations, resolved_at, received_at, "
+                           "updated_at FROM alerts"),
+            "events": rows("SELECT a.fingerprint, e.kind, e.at, e.details FROM alert_events e JOIN alerts a ON a.id = e.alert_id"),
+            "messages": rows("SELECT n.channel, n.kind, n.level, n.group_id, n.created_at, group_concat(a.fingerprint) "
+                             "FROM notifications n JOIN notification_items i ON i.notification_id = n.id "
+                             "JOIN alerts a ON a.id = i.alert_id GROUP BY n.id"),
+            "bodies": rows("SELECT sha256, received_at, alert_count FROM webhook_bodies"),
+        }
+
+
+def test_a_batch_written_together_leaves_the_same_history_as_one_by_one(make_config, tmp_path, sqlite_template):
+    config = make_config(channels={"pd": {"type": "pagerduty", "routing_key": "k"}},
+                         routes=[{"levels": {"L1": ["log", "pd"], "L2": ["log"], "L3": ["log"]}}])
+    jobs = [IngestJob(prepare(payload_mod.parse(raw), config=config, now=T0 + dt.timedelta(seconds=at)), raw)
+            for raw, at in BATCH]
+    outcomes = {}
+    for mode in ("alone", "together"):
+        path = tmp_path / f"{mode}.db"
+        shutil.copy(sqlite_template, path)
+        engine = create_db_engine(f"sqlite:///{path}")
+        with write_transaction(engine) as conn:
+            if mode == "alone":  # as a worker without a writer does
+                results = [apply_job(conn, j) for j in jobs]
+            else:  # as the writer does, with the snapshots in the form a worker sends them
+                results = apply_jobs(conn, [pickle.loads(pickle.dumps(IngestJob(_wire_form(j.prepared), j.raw_body)))
+                                            for j in jobs])
+        outcomes[mode] = ([dict(r.outcomes) for r in results], [dict(r.unknown_severities) for r in results],
+                          [r.messages for r in results], [len(r.new_ids) for r in results],
+                          [len(r.closed_ids) for r in results], history(engine))
+        engine.dispose()
+    assert outcomes["together"] == outcomes["alone"]
+    per_snapshot = outcomes["alone"][0]
+    assert per_snapshot[1] == {"duplicate": 1} and per_snapshot[3] == {"resolved": 1}
+    assert per_snapshot[5] == {"updated": 1, "new": 1} and per_snapshot[4] == {"new_resolved": 1}
