@@ -11,7 +11,7 @@ from flask import Blueprint, g, jsonify, request
 from ..domain import Role
 from ..fields import FieldError, format_duration, parse_duration
 from ..store import correlations
-from ..store.db import is_unavailable, read_transaction, write_transaction
+from ..store.db import read_transaction, write_transaction
 from .auth import require
 from .context import services
 from .errors import ApiError
@@ -88,9 +88,5 @@ def create():
             created = correlations.link(conn, new, now=svc.clock.now())
     except correlations.CorrelationError as exc:
         raise ApiError(exc.status, exc.reason, exc.message) from None
-    except Exception as exc:
-        if is_unavailable(exc):
-            raise ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",
-                           headers={"Retry-After": "5"}) from None
-        raise
+    # A database that is down or locked: errors.py answers 503 with Retry-After for every route.
     return jsonify(created), 201

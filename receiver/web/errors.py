@@ -6,7 +6,7 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from ..store.db import is_unavailable
+from ..store.db import StorageUnavailable, is_unavailable
 
 
 class ApiError(Exception):
@@ -35,7 +35,8 @@ def register(app: Flask) -> None:
         return exc.response()
 
     @app.errorhandler(SQLAlchemyError)
-    def _database_error(exc: SQLAlchemyError):
+    @app.errorhandler(StorageUnavailable)
+    def _database_error(exc: Exception):
         # Any route: a database that is down, locked or overloaded is "try again later", never a 500.
         if is_unavailable(exc):
             return ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",

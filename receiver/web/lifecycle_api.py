@@ -14,7 +14,7 @@ from ..domain import Level, Role
 from ..engine import lifecycle, links
 from ..engine.ingest import group_id
 from ..fields import FieldError, parse_duration
-from ..store.db import is_unavailable, read_transaction
+from ..store.db import read_transaction
 from ..store.queries import get_alert
 from .auth import require
 from .context import services
@@ -65,11 +65,7 @@ def _run(action, *args, **kwargs):
         return action(svc.db, svc.config, *args, now=svc.clock.now(), **kwargs)
     except lifecycle.LifecycleError as exc:
         raise ApiError(exc.status, exc.reason, exc.message) from None
-    except Exception as exc:
-        if is_unavailable(exc):
-            raise ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",
-                           headers={"Retry-After": "5"}) from None
-        raise
+    # A database that is down or locked: errors.py answers 503 with Retry-After for every route.
 
 
 def _answer(alert_id: int, result: lifecycle.ActionResult):
