@@ -28,12 +28,9 @@ from ..store import outbox
 from ..store import webhooks as webhook_store
 from .routing import level_for
 from .snapshot import Decision, Outcome, decide_all, dedupe
-from .plan import RoutePlan, plan_route
+from .plan import PER_ALERT_CHANNEL_TYPES, RoutePlan, plan_route
 
 _json_dumps = json.dumps
-
-# Channel types that take one message per occurrence instead of one per group (stable dedup_key per alert).
-PER_ALERT_CHANNEL_TYPES = frozenset({"pagerduty"})
 
 
 @dataclasses.dataclass
