@@ -109,11 +109,18 @@ class Dispatcher:
             return result
         with read_transaction(self.db) as conn:
             carried = store.load_alerts(conn, [c.id for c in claimed])
-        futures = [self.pool.submit(self._send, item, self.message(item, carried.get(item.id, []), now))
-                   for item in claimed]
-        done = [(item, *future.result()) for item, future in zip(claimed, futures)]
+        # One group's messages to one channel go out one after another, oldest first (a late first page must
+        # not arrive after its escalation); different groups and channels are sent in parallel.
+        lanes: dict[tuple[str, str], list[store.Claimed]] = {}
+        for item in claimed:  # claimed is sorted by id, i.e. by creation
+            lanes.setdefault((item.channel, item.group_key), []).append(item)
+        futures = [self.pool.submit(self._send_lane, lane, carried, now) for lane in lanes.values()]
+        done = [entry for future in futures for entry in future.result()]
         self._record(done, result)
         return result
+
+    def _send_lane(self, lane: list[store.Claimed], carried, now: dt.datetime):
+        return [(item, *self._send(item, self.message(item, carried.get(item.id, []), now))) for item in lane]
 
     # --- one message ---------------------------------------------------------------------------------------
 

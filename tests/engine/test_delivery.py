@@ -146,3 +146,27 @@ def test_notifications_api_filters_and_rejects_unknown_parameters(lad):
     assert len(notifications(lad, alert_id=aid)) == 1
     assert lad.client.get("/api/v1/notifications?bogus=1").status_code == 400
     assert lad.client.get("/api/v1/notifications?status=weird").status_code == 400
+
+
+def test_a_groups_messages_to_a_channel_go_out_in_creation_order(lad):
+    """A first page still pending when its escalation is created (a late engine) is sent before it, even when
+    sending the first page is slow: sent in parallel, the escalation would overtake it."""
+    import threading
+
+    chat = lad.channels["chat"]
+    escalation_started = threading.Event()
+    plain_send = chat.send
+
+    def slow_first_page(message):
+        if message.kind == "escalated":
+            escalation_started.set()
+        else:  # give a parallel escalation every chance to overtake (bounded: returns after 0.5 s at most)
+            escalation_started.wait(0.5)
+        plain_send(message)
+
+    chat.send = slow_first_page
+    lad.post("g_routing_info")  # L3 firing, not yet delivered
+    lad.clock.advance(5 * 60)
+    lad.tick()  # L3 → L2: the escalation is queued behind the first page, same group, same channel
+    lad.deliver()
+    assert [m.kind for m in chat.sent] == ["firing", "escalated"]
