@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import threading
 import time
 
@@ -19,12 +18,10 @@ class WriterLockTimeout(Exception):
     pass
 
 
-class _Alarm(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise _Alarm()
+class _Attempt:
+    def __init__(self):
+        self.got = threading.Event()
+        self.wanted = True
 
 
 class SqliteWriterLock:
@@ -34,12 +31,15 @@ class SqliteWriterLock:
         self._fd: int | None = None
         self._pid: int | None = None
         self._threads = threading.Lock()  # flock is per open file: threads of one process queue here first
+        self._attempts = threading.Lock()
+        self._pending: _Attempt | None = None  # the helper thread blocked in flock, if any
 
     def _descriptor(self) -> int:
         # A descriptor inherited over fork shares its lock with the parent: open one per process.
         if self._pid != os.getpid():
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
+            self._pending = None  # a helper thread of the parent's does not exist here
         return self._fd
 
     def acquire(self) -> None:
@@ -62,26 +62,36 @@ class SqliteWriterLock:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise WriterLockTimeout(f"no SQLite write lock within {self.timeout_s}s")
-        if threading.current_thread() is threading.main_thread():
-            # Block in the kernel (woken the moment the holder releases), bounded by a one-shot timer.
-            previous = signal.signal(signal.SIGALRM, _on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, remaining)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except _Alarm:
-                raise WriterLockTimeout(f"no SQLite write lock within {self.timeout_s}s") from None
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous)
+        # Block in the kernel (woken the moment the holder releases) in a helper thread, and wait for it with a
+        # timeout: flock has none, and a signal timer works only in the main thread. (Polling every half
+        # millisecond instead kept the engine's threads spinning whenever the SQLite writer was busy.)
+        with self._attempts:
+            attempt = self._pending
+            if attempt is None:
+                attempt = self._pending = _Attempt()
+                threading.Thread(target=self._take, args=(fd, attempt), name="sqlite-writer-lock", daemon=True).start()
+            attempt.wanted = True  # a helper left blocked by a waiter that timed out is taken over, not doubled
+        if attempt.got.wait(remaining):
             return
-        while True:  # signals are for the main thread only: poll in short steps
-            time.sleep(0.0005)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with self._attempts:
+            if attempt.got.is_set():
                 return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise WriterLockTimeout(f"no SQLite write lock within {self.timeout_s}s") from None
+            attempt.wanted = False
+        raise WriterLockTimeout(f"no SQLite write lock within {self.timeout_s}s")
+
+    def _take(self, fd: int, attempt: "_Attempt") -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            with self._attempts:
+                self._pending = None
+            return
+        with self._attempts:
+            self._pending = None
+            if attempt.wanted:
+                attempt.got.set()
+            else:  # its waiter gave up meanwhile: hand the lock straight back
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def release(self) -> None:
         try:

@@ -65,3 +65,67 @@ def test_threads_of_one_process_take_turns(tmp_path):
     for t in threads:
         t.join()
     assert overlap == []
+
+
+def _probe(path, result):
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result.value = 1
+    except BlockingIOError:
+        result.value = 0
+    finally:
+        os.close(fd)
+
+
+def _free_elsewhere(path) -> bool:
+    """True if another process could take the lock right now."""
+    ctx = multiprocessing.get_context("fork")
+    result = ctx.Value("i", -1)
+    proc = ctx.Process(target=_probe, args=(path, result))
+    proc.start()
+    proc.join(10)
+    return result.value == 1
+
+
+def test_a_thread_that_timed_out_leaves_no_lock_behind_and_the_next_one_takes_over(tmp_path):
+    """Threads block in the kernel through a helper thread. One that gives up leaves that helper blocked: when
+    the holder goes, the next waiter gets the lock through it, and no extra unlock releases it under its feet."""
+    import threading
+
+    path = str(tmp_path / "db.writer-lock")
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_hold, args=(path, ready, 30))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        lock = SqliteWriterLock(path, 0.2)
+        failures = []
+
+        def try_once():
+            try:
+                lock.acquire()
+                lock.release()
+            except WriterLockTimeout as exc:
+                failures.append(exc)
+
+        thread = threading.Thread(target=try_once)
+        thread.start()
+        thread.join(10)
+        assert len(failures) == 1  # timed out in its thread, not in the main one
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join(10)
+        got = []
+        second = threading.Thread(target=lambda: (lock.acquire(), got.append(True)))
+        second.start()
+        second.join(10)
+        assert got == [True]
+        assert not _free_elsewhere(path)  # held, by us
+        lock.release()
+        assert _free_elsewhere(path)
+    finally:
+        if holder.is_alive():
+            holder.kill()
