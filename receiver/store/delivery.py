@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain import NotificationStatus
 from .models import Alert, Notification, NotificationItem
-from .sql import chunks
+from .sql import chunks, update_from_rows
 
 _messages = Notification.__table__
 _items = NotificationItem.__table__
@@ -98,44 +98,27 @@ class Outcome:
 
 
 def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set[int]:
-    """Write the outcomes of a batch and release their leases, in one UPDATE per chunk (each column a CASE on
-    id); returns the ids written. A message whose lease was lost meanwhile (it ran out and another engine
-    reclaimed it) is skipped: that engine records its own outcome."""
-    kept: set[int] = set()
-    for part in chunks(list(outcomes), 300):
-        by_id = {o.id: o for o in part}
-
-        def case(column, value_of, type_=None):
-            whens = {o.id: sa.literal(value_of(o), type_ or column.type) if value_of(o) is not None else sa.null()
-                     for o in part}
-            return sa.case(whens, value=_messages.c.id, else_=column)
-
-        attempted = [o.id for o in part if o.attempted]
-        sent = [o.id for o in part if o.status == NotificationStatus.SENT.value]
-        values: dict[str, Any] = {
-            "status": case(_messages.c.status, lambda o: o.status),
-            "next_attempt_at": case(_messages.c.next_attempt_at, lambda o: o.next_attempt_at),
-            "claimed_by": None,
-            "claimed_until": None,
-        }
-        if attempted:
-            values["attempts"] = sa.case((_messages.c.id.in_(attempted), _messages.c.attempts + 1),
-                                         else_=_messages.c.attempts)
-            values["last_attempt_at"] = sa.case(
-                {i: sa.literal(by_id[i].at, _messages.c.last_attempt_at.type) for i in attempted},
-                value=_messages.c.id, else_=_messages.c.last_attempt_at)
-            values["last_duration_ms"] = case(_messages.c.last_duration_ms, lambda o: o.duration_ms)
-        if sent:
-            values["sent_at"] = sa.case({i: sa.literal(by_id[i].at, _messages.c.sent_at.type) for i in sent},
-                                        value=_messages.c.id, else_=_messages.c.sent_at)
-        values["last_error"] = case(_messages.c.last_error,
-                                    lambda o: None if o.status == NotificationStatus.SENT.value
-                                    else (o.error[:2000] if o.error else None))
-        stmt = (sa.update(_messages)
-                .where(_messages.c.id.in_(list(by_id)), _messages.c.claimed_by == worker[:200])
-                .values(**values).returning(_messages.c.id))
-        kept.update(conn.scalars(stmt))
-    return kept
+    """Write the outcomes of a batch and release their leases, in one UPDATE from the outcomes' values per chunk;
+    returns the ids written. A message whose lease was lost meanwhile (it ran out and another engine reclaimed it)
+    is skipped: that engine records its own outcome."""
+    sent = NotificationStatus.SENT.value
+    rows = [{"id": o.id, "status": o.status, "next_attempt_at": o.next_attempt_at,
+             "attempted": int(o.attempted), "at": o.at, "duration_ms": o.duration_ms, "sent": int(o.status == sent),
+             "last_error": None if o.status == sent else (o.error[:2000] if o.error else None)}
+            for o in outcomes]
+    t = _messages.name
+    placeholder = "%s" if conn.dialect.name == "postgresql" else "?"
+    return set(update_from_rows(
+        conn, _messages, rows, returning="id",
+        array_types={"attempted": "int[]", "sent": "int[]", "at": "timestamptz[]", "duration_ms": "int[]"},
+        assignments=(
+            f"status = v.status, next_attempt_at = v.next_attempt_at, claimed_by = NULL, claimed_until = NULL, "
+            f"attempts = {t}.attempts + v.attempted, "
+            f"last_attempt_at = CASE WHEN v.attempted = 1 THEN v.at ELSE {t}.last_attempt_at END, "
+            f"last_duration_ms = CASE WHEN v.attempted = 1 THEN v.duration_ms ELSE {t}.last_duration_ms END, "
+            f"sent_at = CASE WHEN v.sent = 1 THEN v.at ELSE {t}.sent_at END, "
+            f"last_error = v.last_error"),
+        where=f"{t}.claimed_by = {placeholder}", where_params=[worker[:200]]))
 
 
 # --- the history the API lists -----------------------------------------------------------------------------

@@ -208,3 +208,45 @@ def _postgresql_bulk_insert(conn, table, columns, rows, ignore_conflicts, return
 
 class _Row(dict):
     __getattr__ = dict.__getitem__
+
+
+# --- bulk updates ------------------------------------------------------------------------------------------
+
+
+def update_from_rows(conn: Connection, table: Table, rows: Sequence[dict], *, assignments: str, where: str = "",
+                     where_params: Sequence = (), array_types: dict[str, str] | None = None,
+                     returning: str | None = None) -> list:
+    """UPDATE `table` from a set of value rows joined on `table.id = v.id`, one statement per chunk, straight to
+    the driver. `assignments` and `where` are SQL over `table` and `v` (the rows' keys are v's columns, `id`
+    first); `where_params` fill `where`'s placeholders (`?` on SQLite, `%s` on PostgreSQL). Building the same
+    thing as SQLAlchemy CASE expressions cost about 0.2 ms of Python per row."""
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    if columns[0] != "id":
+        raise ValueError("update_from_rows: the first value column must be id")
+    t = table.name
+    tail = (f" AND {where}" if where else "") + (f" RETURNING {t}.{returning}" if returning else "")
+    cursor = conn.connection.driver_connection.cursor()
+    out: list = []
+    try:
+        if conn.dialect.name == "postgresql":
+            types = {name: (array_types or {}).get(name) or _pg_array_type(table.c[name])[0] for name in columns}
+            sql = (f"UPDATE {t} SET {assignments} FROM unnest({', '.join('%b::' + types[c] for c in columns)}) "
+                   f"AS v({', '.join(columns)}) WHERE {t}.id = v.id{tail}")
+            arrays = [[row[name] for row in rows] for name in columns]
+            cursor.execute(sql, [*arrays, *where_params])
+            if returning:
+                out.extend(r[0] for r in cursor.fetchall())
+            return out
+        one = "(" + ", ".join("?" * len(columns)) + ")"
+        for part in chunks(list(rows), rows_per_statement(len(columns))):
+            values = [sqlite_datetime(v) if isinstance(v, _dt.datetime) else v for row in part for v in row.values()]
+            sql = (f"WITH v({', '.join(columns)}) AS (VALUES {', '.join([one] * len(part))}) "
+                   f"UPDATE {t} SET {assignments} FROM v WHERE {t}.id = v.id{tail}")
+            cursor.execute(sql, [*values, *where_params])
+            if returning:
+                out.extend(r[0] for r in cursor.fetchall())
+    finally:
+        cursor.close()
+    return out
