@@ -53,9 +53,13 @@ def main(log_format: str, log_level: str) -> None:
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="migrate the database before serving")
 @click.option("--engine/--no-engine", default=True, show_default=True,
               help="run one escalation engine beside the web workers (--no-engine: run `alert-receiver worker` elsewhere)")
+@click.option("--forwarded-allow-ips", envvar="FORWARDED_ALLOW_IPS", default="127.0.0.1,::1", show_default=True,
+              callback=lambda ctx, param, value: _check_proxies(value),
+              help="the TLS-terminating reverse proxies (IPs or CIDR networks, comma-separated; * trusts any peer) "
+                   "whose X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else they are ignored")
 @click.pass_context
 def serve(ctx: click.Context, config_path: str | None, host: str | None, port: int | None, workers: int | None,
-          migrate: bool, engine: bool) -> None:
+          migrate: bool, engine: bool, forwarded_allow_ips: str) -> None:
     """Run the receiver under gunicorn (sync workers) and one engine; migrates the database first."""
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     own_metrics_dir = not metrics_dir
@@ -64,7 +68,8 @@ def serve(ctx: click.Context, config_path: str | None, host: str | None, port: i
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     owner = os.getpid()
     try:
-        _serve(config_path, host, port, workers, migrate, engine, ctx.parent.params if ctx.parent else {})
+        _serve(config_path, host, port, workers, migrate, engine, ctx.parent.params if ctx.parent else {},
+               forwarded_allow_ips)
     finally:
         # gunicorn workers are forked inside _serve and leave by SystemExit through this very frame: only the
         # arbiter may remove the directory every process shares.
@@ -72,7 +77,17 @@ def serve(ctx: click.Context, config_path: str | None, host: str | None, port: i
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve(config_path, host, port, workers, migrate, engine, global_params) -> None:
+def _check_proxies(value: str) -> str:
+    from .server import parse_proxies
+
+    try:
+        parse_proxies(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; write IP addresses or networks such as 10.0.0.5,10.1.0.0/16, or *") from None
+    return value
+
+
+def _serve(config_path, host, port, workers, migrate, engine, global_params, forwarded_allow_ips="127.0.0.1,::1") -> None:
     config = _load(config_path)
     host = host or config.server.host
     port = port or config.server.port
@@ -117,7 +132,8 @@ def _serve(config_path, host, port, workers, migrate, engine, global_params) -> 
                                "engine": engine})
     supervisor.start()
     try:
-        receiver_server(config, settings(host, port, workers=workers), loader=lambda: _load_config(config_path),
+        receiver_server(config, settings(host, port, workers=workers, forwarded_allow_ips=forwarded_allow_ips),
+                        loader=lambda: _load_config(config_path),
                         supervisor=supervisor).run()
     finally:
         supervisor.stop()
@@ -148,8 +164,9 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
 
     check_multiprocess_ready()
     db = build_db(config)
-    if not migrations.is_current(db):
-        raise click.ClickException(f"the database schema is at {migrations.current_revision(db) or 'none'}, "
+    current = _wait_for_schema_revision(db)
+    if current != migrations.head_revision():
+        raise click.ClickException(f"the database schema is at {current or 'none'}, "
                                    f"not {migrations.head_revision()}: run `alert-receiver migrate` first")
     registry = CollectorRegistry()
     metrics = Metrics(registry)
@@ -176,6 +193,26 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     log.info("engine stopping")
     runner.join(timeout=30)
     db.dispose()
+
+
+def _wait_for_schema_revision(db):
+    """The database's schema revision, once the database answers. An engine started during an outage (serve
+    restarts its engine whenever it dies) waits for it like a running engine does, rather than exiting at once."""
+    import time
+
+    from .engine.runner import UNAVAILABLE_PAUSE
+    from .store import migrate as migrations
+    from .store.db import is_unavailable
+
+    while True:
+        try:
+            return migrations.current_revision(db)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("database unavailable; the engine waits for it before starting",
+                        extra={"error": type(exc).__name__})
+            time.sleep(UNAVAILABLE_PAUSE)
 
 
 @main.command()

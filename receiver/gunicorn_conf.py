@@ -15,7 +15,7 @@ def default_workers(cpus: int | None = None) -> int:
     return max(2, 2 * cpus + 1)
 
 
-def settings(host: str, port: int, *, workers: int | None = None) -> dict:
+def settings(host: str, port: int, *, workers: int | None = None, forwarded_allow_ips: str | None = None) -> dict:
     return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers or int(os.environ.get("RECEIVER_WORKERS", 0)) or default_workers(),
@@ -30,7 +30,9 @@ def settings(host: str, port: int, *, workers: int | None = None) -> dict:
         "loglevel": "warning",
         "child_exit": child_exit,
         "post_worker_init": post_worker_init,
-        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+        # Whose X-Forwarded-Proto gunicorn believes (wsgi.url_scheme); server.TrustedProxyFix does the same for
+        # the client address, with the same list.
+        "forwarded_allow_ips": forwarded_allow_ips or os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
     }
 
 

@@ -28,8 +28,10 @@ class PayloadError(ValueError):
     def __init__(self, status: int, reason: str, path: str = "", detail: str = ""):
         self.status = status
         self.reason = reason  # short machine-friendly reason: malformed_json, invalid_payload, ...
-        self.path = path
-        self.detail = detail
+        # A path or detail may quote the input: a NUL is written as its escape, so that the dead letter (text on
+        # PostgreSQL, which cannot hold NUL) can always be stored.
+        self.path = path.replace("\x00", "\\u0000")
+        self.detail = detail.replace("\x00", "\\u0000")
         super().__init__(self.message)
 
     @property
@@ -39,10 +41,14 @@ class PayloadError(ValueError):
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.timezone.utc)
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: a ValueError is what pydantic reports as invalid
+        raise ValueError("out of range once converted to UTC") from None
 
 
-UtcDatetime = Annotated[pydantic.AwareDatetime, pydantic.AfterValidator(_utc)]
+# Strict: an RFC 3339 string, as Alertmanager sends; a bare number is not taken for Unix seconds.
+UtcDatetime = Annotated[pydantic.AwareDatetime, pydantic.Strict(), pydantic.AfterValidator(_utc)]
 
 
 class _Lenient(BaseModel):
@@ -69,7 +75,8 @@ class WirePayload(_Lenient):
     commonLabels: dict[str, str] = Field(default_factory=dict)
     commonAnnotations: dict[str, str] = Field(default_factory=dict)
     externalURL: str = ""
-    truncatedAlerts: int = Field(default=0, ge=0)
+    # A count: not a bool, string or float, and within a database INTEGER.
+    truncatedAlerts: int = Field(default=0, ge=0, le=2**31 - 1, strict=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -158,7 +165,7 @@ def parse(body: bytes) -> WebhookPayload:
     if wire.version != "4":
         raise PayloadError(422, "unsupported_version", "version", f'got {wire.version!r}; this receiver speaks webhook payload version "4"')
     alerts = [_normalise(a, i) for i, a in enumerate(wire.alerts)]
-    return WebhookPayload(
+    parsed = WebhookPayload(
         receiver=wire.receiver,
         status=wire.status,
         group_key=wire.groupKey,
@@ -167,6 +174,29 @@ def parse(body: bytes) -> WebhookPayload:
         truncated_alerts=wire.truncatedAlerts,
         alerts=alerts,
     )
+    # JSON can carry NUL only as the escape \u0000 (a raw control character is invalid JSON): the byte search is
+    # cheap, and only such rare bodies are rewritten.
+    escaped_nul = "\\u0000" if isinstance(body, str) else b"\\u0000"
+    return _without_nul(parsed) if escaped_nul in body else parsed
+
+
+# PostgreSQL text cannot hold NUL. It is replaced rather than refused: a refusal would drop every alert of the
+# group, and Alertmanager would send the same body again forever.
+def _nul_free(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def _nul_free_map(mapping: dict[str, str]) -> dict[str, str]:
+    return {_nul_free(k): _nul_free(v) for k, v in mapping.items()}
+
+
+def _without_nul(parsed: WebhookPayload) -> WebhookPayload:
+    # Fingerprints were computed from the labels as sent, as Alertmanager computes them.
+    alerts = [dataclasses.replace(a, labels=_nul_free_map(a.labels), annotations=_nul_free_map(a.annotations),
+                                  generator_url=_nul_free(a.generator_url)) for a in parsed.alerts]
+    return dataclasses.replace(parsed, receiver=_nul_free(parsed.receiver), group_key=_nul_free(parsed.group_key),
+                               group_labels=_nul_free_map(parsed.group_labels),
+                               external_url=_nul_free(parsed.external_url), alerts=alerts)
 
 
 def parse_json_text(text: str) -> WebhookPayload:

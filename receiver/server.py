@@ -6,11 +6,13 @@ by the new workers gunicorn starts and forwarded to the engine child; an invalid
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 from typing import Callable
 
 from gunicorn.app.base import BaseApplication
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config, ConfigError
 
@@ -41,6 +43,45 @@ class GunicornServer(BaseApplication):
         return self._load_app()
 
 
+def parse_proxies(allow_ips: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """`10.0.0.5,10.1.0.0/16` → networks; `*` → None (any peer). ValueError names an entry that is neither."""
+    entries = [e.strip() for e in allow_ips.split(",") if e.strip()]
+    if "*" in entries:
+        return None
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or network") from None
+    return networks
+
+
+class TrustedProxyFix:
+    """The client address and scheme a reverse proxy reports (X-Forwarded-For, X-Forwarded-Proto), believed only
+    when the request comes from one of the trusted proxies; anyone else could write those headers themselves.
+    One hop: the proxy appends the address it saw, and only that last entry is taken."""
+
+    def __init__(self, app, allow_ips: str):
+        self.app = app
+        self.networks = parse_proxies(allow_ips)
+        self.fixed = ProxyFix(app, x_for=1, x_proto=1)
+
+    def trusts(self, peer: str) -> bool:
+        if self.networks is None:
+            return True
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def __call__(self, environ, start_response):
+        if self.trusts(environ.get("REMOTE_ADDR", "")):
+            return self.fixed(environ, start_response)
+        return self.app(environ, start_response)
+
+
 class ReloadableConfig:
     """The arbiter's current receiver config: re-read on reload; a bad file keeps the last good one."""
 
@@ -69,6 +110,7 @@ def receiver_server(config: Config, options: dict, *, loader: Callable[[], Confi
         from .app import create_app
 
         app = create_app(holder.current)
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, options.get("forwarded_allow_ips") or "127.0.0.1,::1")
         app.extensions["alert_receiver"].metrics.config_last_reload_successful.set(1 if holder.last_reload_ok else 0)
         return app
 

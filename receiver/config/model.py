@@ -123,6 +123,8 @@ def is_loopback(host: str) -> bool:
 class AuthSettings(FrozenModel):
     tokens: tuple[TokenSettings, ...] = ()
     required: bool | None = None  # None: required when binding a non-loopback address
+    # /metrics is open (Prometheus scrapes without credentials unless told); a role here makes it need a token.
+    metrics_role: Role | None = None
 
     @field_validator("tokens")
     @classmethod
@@ -231,6 +233,9 @@ class RetrySettings(FrozenModel):
     initial: PositiveDuration = dt.timedelta(seconds=5)
     max_backoff: PositiveDuration = dt.timedelta(minutes=5)
     give_up_after: PositiveDuration = dt.timedelta(hours=1)
+    # Attempts before a message is dead, whichever comes first of it and give_up_after; None: no limit. A manual
+    # retry (POST /api/v1/notifications/{id}/retry) of a message past it gets one more attempt.
+    max_attempts: Annotated[Integer, Field(ge=1)] | None = None
     jitter: Annotated[Number, Field(ge=0, le=1)] = 0.1
 
     @model_validator(mode="after")
@@ -279,6 +284,43 @@ class TemplatesSettings(FrozenModel):
         return value
 
 
+# --- dead-man's switch and reconciliation with Alertmanager ------------------------------------------------
+
+
+class DeadmanSettings(FrozenModel):
+    """The dead-man's switch (engine/deadman.py): no firing `alertname` for `timeout` raises AlertingPipelineDown."""
+
+    # auto: armed once a Watchdog has ever been received; true: from the start; false: never.
+    enabled: bool | Literal["auto"] = "auto"
+    alertname: NonEmpty = "Watchdog"
+    # Alertmanager repeats the Watchdog every 60-90 s (alertmanager.yml): the timeout must be well above that.
+    timeout: Annotated[Duration, at_least(dt.timedelta(seconds=10))] = dt.timedelta(minutes=5)
+
+
+class ReconcileSettings(FrozenModel):
+    """The reconciler (engine/reconcile.py) and ack silences: off while `alertmanagers` is empty."""
+
+    alertmanagers: tuple[str, ...] = ()  # base URLs, e.g. http://alertmanager-0:9093 (every member of an HA pair)
+    interval: Annotated[Duration, at_least(dt.timedelta(seconds=1))] = dt.timedelta(minutes=1)
+    # An occurrence received less than this ago is never resolved by a poll, and an Alertmanager started less than
+    # this ago is not trusted (it keeps no alerts across a restart; Prometheus re-sends them within a minute or so).
+    grace: Duration = dt.timedelta(minutes=2)
+    timeout: PositiveDuration = dt.timedelta(seconds=10)  # per HTTP request
+    ack_silence_ttl: PositiveDuration = dt.timedelta(hours=4)  # a silence for an ack that has no expiry
+
+    @field_validator("alertmanagers")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        urls = tuple(check_url(url).rstrip("/") for url in value)
+        if len(set(urls)) != len(urls):
+            raise FieldError("an Alertmanager is listed twice", fix="list each URL once")
+        return urls
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.alertmanagers)
+
+
 # --- the whole file ---------------------------------------------------------------------------------------
 
 
@@ -293,6 +335,8 @@ class Config(FrozenModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     templates: TemplatesSettings = Field(default_factory=TemplatesSettings)
+    deadman: DeadmanSettings = Field(default_factory=DeadmanSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
 
     _source: str | None = PrivateAttr(default=None)
     _resolved: tuple[ResolvedRoute, ...] | None = PrivateAttr(default=None)
@@ -384,6 +428,12 @@ def _check_routes(config: Config) -> list[ConfigProblem]:
     names = [r.name for r in config.routes if r.name]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(ConfigProblem("routes", f'route name "{name}" is used more than once', "rename one"))
+    if not config.reconcile.alertmanagers:
+        for i, route in enumerate(config.routes):
+            if route.ack_silence:
+                problems.append(ConfigProblem(key_path(("routes", i, "ack_silence")),
+                                              "ack_silence needs an Alertmanager to create the silence in",
+                                              "list the Alertmanager URLs under reconcile.alertmanagers"))
     defined = sorted(config.channels)
     for i, route in enumerate(config.routes):
         where = ", ".join(map(str, route.matchers)) or "default"

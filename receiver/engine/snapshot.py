@@ -63,6 +63,8 @@ def decide(alert: Alert, state: StoredState) -> Decision:
     if alert.status is AlertStatus.FIRING:
         if current is not None:
             earlier = alert.starts_at < current.starts_at
+            if earlier and state.last_closed_end is not None and alert.starts_at <= state.last_closed_end:
+                earlier = False  # that start belongs to a closed period: the open one does not move back into it
             changed = earlier or dict(current.annotations) != alert.annotations or current.generator_url != alert.generator_url
             if not changed:
                 return Decision(alert, Outcome.DUPLICATE, current.id)

@@ -53,7 +53,6 @@ def rows_per_statement(columns: int) -> int:
 # database work itself: about 100 µs of Python per alert. So rows are converted once to the driver's types and
 # sent as one multi-row INSERT … RETURNING per chunk, straight to the driver (sqlite3 or psycopg 3).
 
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite storage format: rows read back identically
 
 
 def _sqlite_converter(column):
@@ -88,7 +87,8 @@ def sqlite_datetime(value, _cache={}):
     if text is None:
         if len(_cache) > 4096:
             _cache.clear()
-        text = _cache[value] = value.astimezone(_UTC).strftime(_SQLITE_DATETIME)
+        # isoformat, not strftime: glibc's %Y does not pad years before 1000 ("1-01-01"), which no reader parses.
+        text = _cache[value] = value.astimezone(_UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     return text
 
 

@@ -47,4 +47,8 @@ def register(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         resp = jsonify({"error": (exc.name or "error").lower().replace(" ", "_"), "detail": exc.description or ""})
         resp.status_code = exc.code or 500
+        # Keep what the exception says besides its body: Allow on a 405 (RFC 9110), Location on a redirect.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                resp.headers[name] = value
         return resp

@@ -46,7 +46,10 @@ def purge():
     older_than = parse_older_than(args.get("older_than"))
     dry_run = parse_bool("dry_run", args["dry_run"]) if args.get("dry_run") else False
     svc = services()
-    cutoff = retention.cutoff_for(svc.clock.now(), older_than)
+    try:
+        cutoff = retention.cutoff_for(svc.clock.now(), older_than)
+    except OverflowError:
+        raise ApiError(400, "bad_parameter", "older_than: reaches before year 1", parameter="older_than") from None
     try:
         if dry_run:
             return jsonify({"older_than": format_duration(older_than), "cutoff": iso(cutoff), "dry_run": True,

@@ -16,7 +16,7 @@ from ..engine.ingest import group_id
 from ..fields import FieldError, parse_duration
 from ..store.db import read_transaction
 from ..store.queries import get_alert
-from .auth import require
+from .auth import SIGNED_LINK, open_access, require
 from .context import services
 from .errors import ApiError
 
@@ -39,10 +39,16 @@ def json_body(allowed: tuple[str, ...]) -> dict[str, Any]:
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}", allowed=list(allowed))
-    for key in ("actor", "comment"):
+    for key in ("actor", "comment", "group_key", "group_id"):
         if key in body and not isinstance(body[key], str):
             raise ApiError(400, "bad_field", f"{key}: must be a string")
+    for key, value in body.items():
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold it
+            raise ApiError(400, "bad_field", f"{key}: contains a NUL character")
     return body
+
+
+MAX_TTL = dt.timedelta(days=36_500)
 
 
 def _ttl(body: dict[str, Any]) -> dt.timedelta | None:
@@ -52,6 +58,8 @@ def _ttl(body: dict[str, Any]) -> dt.timedelta | None:
         value = parse_duration(str(body["ttl"]))
     except FieldError as exc:
         raise ApiError(400, "bad_field", f"ttl: {exc}", fix=exc.fix) from None
+    if value > MAX_TTL:  # the expiry is now + ttl: keep it a time that exists
+        raise ApiError(400, "bad_field", "ttl: must be at most 100y", fix="give a shorter ttl, or none to hold until resolved")
     return value or None
 
 
@@ -122,6 +130,8 @@ def ack_group():
     body = json_body(("group_key", "group_id", "actor", "comment", "ttl"))
     if bool(body.get("group_key")) == bool(body.get("group_id")):
         raise ApiError(400, "bad_body", "give exactly one of group_key (Alertmanager's groupKey) or group_id")
+    if "" in (body.get("group_key"), body.get("group_id")):
+        raise ApiError(400, "bad_field", "group_key and group_id must not be empty")
     gid = body.get("group_id") or group_id(str(body["group_key"]))
     result = _run(lifecycle.ack_group, str(gid), actor=_actor(body), comment=body.get("comment"), ttl=_ttl(body))
     return jsonify({"group_id": gid, "acked": result.changed, "already_acked": result.unchanged,
@@ -159,6 +169,7 @@ class _LinkProblem(Exception):
 
 
 @bp.get("/a/<token>")
+@open_access(SIGNED_LINK)
 def ack_link(token: str):
     """The confirm page: a GET never acknowledges (link previews in Slack and mail scanners fetch every link)."""
     try:
@@ -182,12 +193,13 @@ def ack_link(token: str):
 
 
 @bp.post("/a/<token>")
+@open_access(SIGNED_LINK)
 def ack_link_confirm(token: str):
     try:
         alert_id = _link_alert(token)
     except _LinkProblem as exc:
         return _page("Cannot acknowledge", f"<p>{html.escape(str(exc))}</p>", 404)
-    actor = (request.form.get("actor") or "").strip()[:100] or "ack link"
+    actor = (request.form.get("actor") or "").replace("\x00", "").strip()[:100] or "ack link"  # NUL: not storable
     try:
         result = _run(lifecycle.ack, [alert_id], actor=actor, comment="acknowledged with a one-click link")
     except ApiError as exc:

@@ -14,7 +14,7 @@ from ..domain import Role
 from ..store import delivery, migrate
 from ..store.db import read_transaction
 from ..supervisor import SUPERVISOR_PID_ENV
-from .auth import Authenticator, require
+from .auth import CONFIGURED, PUBLIC, Authenticator, check, open_access, require
 from .context import services
 from .errors import ApiError
 
@@ -23,12 +23,14 @@ bp = Blueprint("ops", __name__)
 
 
 @bp.get("/-/healthy")
+@open_access(PUBLIC)
 def healthy():
     """The process serves requests. Says nothing of the database (that is /-/ready)."""
     return jsonify({"status": "healthy"})
 
 
 @bp.get("/-/ready")
+@open_access(PUBLIC)
 def ready():
     """Ready to take webhooks: the database answers and its schema is at the migration head."""
     svc = services()
@@ -73,8 +75,12 @@ def reload():
 
 
 @bp.get("/metrics")
+@open_access(CONFIGURED, role_setting=lambda config: config.auth.metrics_role)
 def metrics():
+    """Open by default, as Prometheus scrapes without credentials unless told; auth.metrics_role closes it."""
     svc = services()
+    if svc.config.auth.metrics_role is not None:
+        check(svc.config.auth.metrics_role)
     try:  # the outbox backlog is read at scrape time: exact, and the same whichever process answers
         with read_transaction(svc.db) as conn:
             waiting, oldest = delivery.backlog(conn, svc.clock.now())

@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify, request
 
 from ..channels.pagerduty import alert_id_from_dedup_key
 from ..engine import lifecycle
+from .auth import SIGNATURE, open_access
 from .context import services
 from .errors import ApiError
 from .lifecycle_api import _run
@@ -49,6 +50,7 @@ def signature_valid(body: bytes, header: str, secrets: list[bytes]) -> bool:
 
 
 @bp.post("/webhooks/pagerduty")
+@open_access(SIGNATURE)
 def receive():
     secrets = _secrets()
     if not secrets:

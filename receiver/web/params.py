@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Iterable
 
 from werkzeug.datastructures import MultiDict
+from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
 from ..matchers import MatcherError, parse_matchers
 from ..store.queries import AlertFilter
@@ -16,11 +17,46 @@ _STATUSES = {"firing", "resolved"}
 _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: a row id, 1 to 2^63 - 1. A larger number cannot name a row (and SQLite
+    refuses to bind it), so it matches no route: 404."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+MAX_ID = 2**63 - 1
+
+
+class TextConverter(UnicodeConverter):
+    """`<name>` in every route: any text but NUL (no stored value holds one, PostgreSQL refuses it): 404."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]")
+
+
+class SlashTextConverter(PathConverter):
+    """`<path:...>`: text with slashes, but no NUL."""
+
+    regex = "[^/\\x00][^\\x00]*?"
+
+# The converters every route uses, installed by create_app before any route is added.
+CONVERTERS = {"int": IdConverter, "default": TextConverter, "string": TextConverter, "path": SlashTextConverter}
+
+
 def check_known(args: MultiDict, known: Iterable[str]) -> None:
+    """Every endpoint's first check of its query string: unknown names, and NUL characters (which no stored
+    value contains, and which PostgreSQL refuses in a query parameter), are 400s."""
     unknown = sorted(set(args) - set(known))
     if unknown:
         raise ApiError(400, "unknown_parameter", f"unknown query parameter(s): {', '.join(unknown)}",
                        allowed=sorted(known))
+    for name, value in args.items(multi=True):
+        if "\x00" in value:
+            raise ApiError(400, "bad_parameter", f"{name}: contains a NUL character", parameter=name)
 
 
 def parse_time(name: str, value: str) -> dt.datetime:
