@@ -47,8 +47,8 @@ class Metrics:
         # The engine's side (written by the engine process; aggregated by /metrics like the rest).
         self.notifications = Counter(
             "alert_receiver_notifications", "Delivery attempts by channel and result: sent, retry (failed, will be "
-            "tried again), dead (given up: permanent error or past give_up_after).", ["channel", "result"],
-            registry=registry)
+            "tried again), dead (given up: permanent error, past give_up_after or max_attempts).",
+            ["channel", "result"], registry=registry)
         self.escalations = Counter(
             "alert_receiver_escalations", "Occurrences moved up a level, by the engine or by hand.",
             ["from_level", "to_level"], registry=registry)
@@ -71,6 +71,32 @@ class Metrics:
             "alert_receiver_outbox_oldest_pending_age_seconds",
             "Age of the oldest message waiting for delivery, read at scrape time; 0 when none waits.",
             multiprocess_mode="mostrecent", registry=registry)
+
+        # Reliability (engine/deadman.py, engine/reconcile.py, engine/silences.py).
+        self.watchdog_last_seen = Gauge(
+            "alert_receiver_watchdog_last_seen_timestamp_seconds",
+            "Unix time at which a webhook last carried the firing Watchdog (deadman.alertname); 0 if never.",
+            multiprocess_mode="max", registry=registry)
+        self.pipeline_down = Gauge(
+            "alert_receiver_alerting_pipeline_down",
+            "1 while the dead-man's switch finds no Watchdog within deadman.timeout (AlertingPipelineDown fires).",
+            multiprocess_mode="mostrecent", registry=registry)
+        self.reconcile_drift = Counter(
+            "alert_receiver_reconcile_drift",
+            "Stored alerts the reconciler corrected against Alertmanager, by kind: absent (resolved: no Alertmanager "
+            "lists it), silenced (acknowledged: silenced in Alertmanager), unsilenced (its silence ended: unacked).",
+            ["kind"], registry=registry)
+        self.reconcile_last_success = Gauge(
+            "alert_receiver_reconcile_last_success_timestamp_seconds",
+            "Unix time of the last reconciliation in which every configured Alertmanager answered.",
+            multiprocess_mode="max", registry=registry)
+        self.reconcile_errors = Counter(
+            "alert_receiver_reconcile_errors", "Alertmanager polls that failed (the pass changed nothing).",
+            registry=registry)
+        self.ack_silences = Counter(
+            "alert_receiver_ack_silences",
+            "Alertmanager silences for acks (ack_silence), by result: created, expired, cancelled (ended before it "
+            "was created), retry (an Alertmanager call failed; tried again later).", ["result"], registry=registry)
 
     def exposition(self) -> bytes:
         """The text exposition: this registry in one process, the aggregate of all processes under gunicorn."""

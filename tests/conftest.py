@@ -18,6 +18,7 @@ from receiver.store import migrate
 from receiver.store.db import create_db_engine
 from receiver.store.models import Base
 
+from .faults.report import pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401  (fault tests' counts)
 from .support.fixtures import TOKEN
 from .support.postgres import PostgresServer
 

@@ -1,6 +1,7 @@
 """The dispatcher: claims due outbox messages, builds each Message, sends it through its channel, and records
 the outcome — sent; failed and retried with exponential backoff and jitter (honouring Retry-After) until its
-deadline; or dead. The retry loop, rate limits and the logging of outcomes live here, once, for every channel.
+deadline or its last attempt (delivery.retry.max_attempts); or dead. The retry loop, rate limits and the logging of
+outcomes live here, once, for every channel.
 
 Sends run on a small thread pool, one channel's slow provider never holds up another's messages, and every send
 has the channel's own connect/read timeout. Nothing is sent inside a database transaction.
@@ -183,7 +184,8 @@ class Dispatcher:
         if not exc.retryable:
             return store.Outcome(item.id, NotificationStatus.DEAD.value, True, now, error=exc.reason,
                                  duration_ms=_ms(started))
-        if now >= deadline:
+        max_attempts = self.config.delivery.retry.max_attempts
+        if now >= deadline or (max_attempts is not None and attempt >= max_attempts):
             return store.Outcome(item.id, NotificationStatus.DEAD.value, True, now, duration_ms=_ms(started),
                                  error=f"gave up after {attempt} attempts: {exc.reason}")
         wait = backoff(attempt, self.config.delivery.retry, rng=self.rng)

@@ -73,8 +73,11 @@ def test_ladder_in_order_then_resolution_to_every_told_channel(receiver_for, sin
     wait_until(lambda: ("l1", "repeat", "L1") in heard(sink), timeout=30, what="an L1 repeat")
     post(receiver, "g_routing_critical_resolved")  # the same labels but critical: a different alert, resolved
     ladder = heard(sink)
-    assert ladder[:4] == [("l3", "firing", "L3"), ("l2", "escalated", "L2"), ("l1", "escalated", "L1"),
-                          ("l1", "repeat", "L1")]
+    # Each channel hears its own messages in order. Across channels the engine sends in parallel (a slow provider
+    # must not hold up another's page), so on a loaded machine a late first page may cross its escalation.
+    assert sorted(ladder[:4]) == sorted([("l3", "firing", "L3"), ("l2", "escalated", "L2"),
+                                         ("l1", "escalated", "L1"), ("l1", "repeat", "L1")]), ladder
+    assert [m for m in ladder if m[0] == "l1"][:2] == [("l1", "escalated", "L1"), ("l1", "repeat", "L1")]
     alerts = requests.get(receiver.url + "/api/v1/alerts", params={"severity": "info"}, timeout=5).json()["alerts"]
     r = requests.post(f"{receiver.url}/api/v1/alerts/{alerts[0]['id']}/resolve", json={"actor": "e2e"}, timeout=10)
     assert r.status_code == 200, r.text

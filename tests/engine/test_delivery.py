@@ -108,6 +108,32 @@ def test_gives_up_after_the_deadline(lad):
     assert n["last_attempt_at"] <= "2026-11-23T09:05:00Z"  # give_up_after 5m: the last try is at the deadline
 
 
+def test_gives_up_after_max_attempts_and_a_manual_retry_gets_one_more(make_config, clock):
+    config = make_config(channels=CHANNELS, routes=[ROUTE],
+                         delivery={"retry": {"initial": "5s", "max_backoff": "5s", "max_attempts": 3}})
+    app = create_app(config, clock=clock, registry=CollectorRegistry())
+    lad = Ladder(app.test_client(), app.extensions["alert_receiver"].db, config, clock)
+    try:
+        lad.channels["chat"].errors = [DeliveryError("HTTP 502", retryable=True)] * 4
+        lad.post("g_routing_critical")
+        for _ in range(5):
+            lad.deliver()
+            lad.clock.advance(10)
+        [n] = notifications(lad)
+        assert n["status"] == "dead" and n["attempts"] == 3 and n["last_error"] == "gave up after 3 attempts: HTTP 502"
+        assert lad.client.post(f"/api/v1/notifications/{n['id']}/retry").status_code == 200
+        lad.deliver()
+        [n] = notifications(lad)
+        assert n["status"] == "dead" and n["attempts"] == 4  # the fourth error: dead again after one attempt
+        assert lad.client.post(f"/api/v1/notifications/{n['id']}/retry").status_code == 200
+        lad.deliver()
+        [n] = notifications(lad)
+        assert n["status"] == "sent" and n["attempts"] == 5 and len(lad.channels["chat"].sent) == 1
+    finally:
+        lad.close()
+        app.extensions["alert_receiver"].db.dispose()
+
+
 def test_a_claim_whose_process_died_is_reclaimed_after_the_lease(lad, clock):
     lad.post("g_routing_critical")
     # Another engine claimed the message and died before sending (as if SIGKILLed between claim and send).

@@ -73,14 +73,23 @@ def generated_copy(directory: Path, *, webhook_base: str | None = None, credenti
 
 
 class AlertmanagerProcess:
-    """`prometheus-alertmanager` on a free loopback port, with its data and log under `workdir`."""
+    """`prometheus-alertmanager` on a free loopback port, with its data and log under `workdir`.
 
-    def __init__(self, binary: str, config: Path, workdir: Path, *, log_level: str = "warn"):
+    Alone by default (`--cluster.listen-address=`). With `clustered=True` it gossips on its own loopback
+    `cluster_port` with the `peers` (their `cluster_address`), tuned by `cluster_flags` (e.g. `--cluster.peer-timeout`).
+    """
+
+    def __init__(self, binary: str, config: Path, workdir: Path, *, log_level: str = "warn", clustered: bool = False,
+                 peers: tuple[str, ...] = (), cluster_flags: tuple[str, ...] = ()):
         self.binary = binary
         self.config = config
         self.workdir = workdir
         self.log_level = log_level
         self.port = free_port()
+        self.clustered = clustered
+        self.cluster_port = free_port() if clustered else None
+        self.peers = tuple(peers)
+        self.cluster_flags = tuple(cluster_flags)
         self.log_path = workdir / "alertmanager.log"
         self.proc: subprocess.Popen | None = None
 
@@ -98,13 +107,29 @@ class AlertmanagerProcess:
                 f"--storage.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 f"--web.external-url={self.url}",
-                "--cluster.listen-address=",  # the default gossips on 0.0.0.0:9094
+                *self._cluster_args(),
                 f"--log.level={self.log_level}",
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         return self
+
+    @property
+    def cluster_address(self) -> str:
+        return f"127.0.0.1:{self.cluster_port}"
+
+    def _cluster_args(self) -> list[str]:
+        if not self.clustered:
+            return ["--cluster.listen-address="]  # the default gossips on 0.0.0.0:9094
+        return [f"--cluster.listen-address={self.cluster_address}",
+                f"--cluster.advertise-address={self.cluster_address}",
+                *(f"--cluster.peer={peer}" for peer in self.peers), *self.cluster_flags]
+
+    def cluster_peers(self) -> list[str]:
+        """The addresses of the cluster members this Alertmanager sees (itself included), from GET /api/v2/status."""
+        status = api("GET", f"{self.url}/api/v2/status")
+        return sorted(peer["address"] for peer in (status.get("cluster") or {}).get("peers") or [])
 
     def wait_ready(self, timeout: float = 30.0) -> "AlertmanagerProcess":
         def state() -> str | None:
