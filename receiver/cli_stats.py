@@ -164,5 +164,26 @@ def report(config_path, fmt, date, tz) -> None:
     _emit(rows, doc, fmt)
 
 
+@stats_group.command("refresh")
+@_CONFIG
+def refresh(config_path) -> None:
+    """Bring the statistics aggregates up to date now (the engine does it about every 30 s; a first build over a
+    large history runs here in one go)."""
+    from .clock import SystemClock
+    from .cli import _load
+    from .engine import aggregates
+    from .store.db import create_db_engine
+
+    config = _load(config_path)
+    db = create_db_engine(config.database.url, lock_timeout=config.database.lock_timeout)
+    try:
+        result = aggregates.refresh(db, config, SystemClock().now())
+    finally:
+        db.dispose()
+    watermark = result.watermark.isoformat() if result.watermark else "none"
+    click.echo(f"aggregates up to {watermark}: {result.hours} hours re-derived ({result.occurrences} occurrences) "
+               f"in {result.batches} transactions, {result.seconds:.1f} s")
+
+
 def register(main: click.Group) -> None:
     main.add_command(stats_group)

@@ -176,7 +176,7 @@ WIRE_ALERT: Schema = {
     "properties": {
         "status": {"type": "string", "enum": ALERT_STATUSES},
         "labels": LABELS, "annotations": LABELS,
-        "startsAt": TIME, "endsAt": TIME,
+        "startsAt": TIME, "endsAt": {**nullable(TIME), "description": "null or 0001-01-01T00:00:00Z: no end yet"},
         "generatorURL": STR,
         "fingerprint": {"type": "string", "pattern": "^[0-9a-fA-F]{0,32}$"},
     },
@@ -243,7 +243,8 @@ SCHEMAS: dict[str, Schema] = {
     "Period": PERIOD,
     "Distribution": DISTRIBUTION,
     "Summary": obj(SUMMARY_FIELDS),
-    "SummaryReport": obj({"period": ref("Period"), "source": {**STR, "description": "alerts: the occurrences"},
+    "SummaryReport": obj({"period": ref("Period"), "source": {
+        **STR, "description": "alerts, aggregates+alerts or rollups+aggregates+alerts: where the numbers came from"},
                           **SUMMARY_FIELDS}),
     "TopRow": TOP_ROW,
     "TopReport": obj({

@@ -3,6 +3,7 @@ SQL is in store/stats.py, buckets and the health formula in analytics.py."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from flask import Blueprint, jsonify, request
@@ -36,6 +37,16 @@ def period_filter(args, *, default: dt.timedelta = DEFAULT_PERIOD) -> AlertFilte
     return AlertFilter(**{**f.__dict__, "since": since, "until": until})
 
 
+@contextlib.contextmanager
+def stats_transaction(db):
+    """A read transaction that sees one snapshot: the aggregates, their watermark and the raw rows agree
+    (PostgreSQL's default READ COMMITTED would take a new snapshot per statement; SQLite's WAL read is one)."""
+    with read_transaction(db) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield conn
+
+
 def _period(f: AlertFilter) -> dict:
     return {"since": iso(f.since), "until": iso(f.until)}
 
@@ -49,9 +60,10 @@ def critical_severities() -> list[str]:
 def summary():
     check_known(request.args, FILTERS)
     f = period_filter(request.args)
-    with read_transaction(services().db) as conn:
-        result = stats.summary(conn, f)
-    return jsonify({"period": _period(f), "source": "alerts", **result})
+    sources: set[str] = set()
+    with stats_transaction(services().db) as conn:
+        result = stats.summary(conn, f, sources)
+    return jsonify({"period": _period(f), "source": stats.source_name(sources), **result})
 
 
 @bp.get("/stats/top")
@@ -70,7 +82,7 @@ def top():
         raise ApiError(400, "bad_parameter", f"flap_window: {exc}", parameter="flap_window") from None
     f = period_filter(args)
     svc = services()
-    with read_transaction(svc.db) as conn:
+    with stats_transaction(svc.db) as conn:
         rows = stats.top(conn, f, by=by, limit=limit, now=svc.clock.now())
         flaps = stats.flapping(conn, f, window=window, min_occurrences=flap_min, limit=limit)
     return jsonify({"period": _period(f), "by": by, "top": rows,
@@ -99,11 +111,13 @@ def trends():
     if len(starts) > MAX_BUCKETS:
         raise ApiError(400, "too_many_buckets", f"{len(starts)} buckets; at most {MAX_BUCKETS}: use interval=day "
                                                 "or a shorter period")
-    with read_transaction(services().db) as conn:
-        slots = stats.slot_counts(conn, f, None if group_by == "none" else group_by)
+    sources: set[str] = set()
+    with stats_transaction(services().db) as conn:
+        slots = stats.slot_counts(conn, f, None if group_by == "none" else group_by, boundaries=starts,
+                                  sources=sources)
     series = analytics.fill(slots, starts, stats.SLOT_SECONDS, f.until)
     return jsonify({"period": _period(f), "interval": interval, "tz": str(tz), "group_by": group_by,
-                    "source": "alerts", "buckets": [s.isoformat() for s in starts],
+                    "source": stats.source_name(sources), "buckets": [s.isoformat() for s in starts],
                     "series": series, "total": [sum(col) for col in zip(*series.values())] or [0] * len(starts),
                     "totals": {k: sum(v) for k, v in series.items()}})
 
@@ -123,7 +137,7 @@ def service_health(conn, service: str, f: AlertFilter) -> dict:
 def health(service: str):
     check_known(request.args, ("since", "until"))
     f = period_filter(request.args)
-    with read_transaction(services().db) as conn:
+    with stats_transaction(services().db) as conn:
         result = service_health(conn, service, f)
     return jsonify({"period": _period(f), **result})
 
@@ -146,7 +160,7 @@ def daily():
     since = dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
     until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
     f = AlertFilter(since=since, until=until)
-    with read_transaction(services().db) as conn:
+    with stats_transaction(services().db) as conn:
         summary_ = stats.summary(conn, f)
         top_count = stats.top(conn, f, by="count", limit=limit, now=now)
         noisy = stats.top(conn, f, by="noise", limit=limit, now=now)

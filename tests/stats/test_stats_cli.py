@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from click.testing import CliRunner
 
 from receiver.cli import main
 
-from .test_stats_api import SINCE, UNTIL, history, z  # noqa: F401 (history is a fixture)
+from .test_stats_api import SINCE, UNTIL, history, stats_source, z  # noqa: F401 (fixtures)
 
 
 def test_summary_and_top_match_the_api(history, make_config, tmp_path):  # noqa: F811
@@ -27,3 +28,19 @@ def test_summary_and_top_match_the_api(history, make_config, tmp_path):  # noqa:
     api = client.get("/api/v1/stats/top", query_string={"since": z(SINCE), "until": z(UNTIL), "by": "noise"}).get_json()
     assert len(lines) - 1 == len(api["top"])
     assert runner.invoke(main, ["stats", "trends", "-c", str(config_path), "--tz", "Nowhere/Else"]).exit_code != 0
+
+
+def test_refresh_builds_the_aggregates_the_api_then_reads(history, stats_source, tmp_path):  # noqa: F811
+    client, _ = history
+    config_path = sorted(tmp_path.glob("receiver-*.yml"))[0]
+    query = {"since": z(SINCE), "until": z(UNTIL)}
+    before = client.get("/api/v1/stats/summary", query_string=query).get_json()
+    result = CliRunner().invoke(main, ["stats", "refresh", "-c", str(config_path)])
+    assert result.exit_code == 0, result.output
+    # Up to the wall clock less the settle delay (the CLI runs on the real clock): the whole dataset.
+    last = result.output.strip().splitlines()[-1]  # after any log lines
+    watermark = dt.datetime.fromisoformat(last.split()[3].rstrip(":"))
+    assert UNTIL < watermark < dt.datetime.now(dt.timezone.utc)
+    after = client.get("/api/v1/stats/summary", query_string=query).get_json()
+    assert after["source"] == "aggregates+alerts"
+    assert after["total"] == before["total"] and after["by_status"] == before["by_status"]
