@@ -73,6 +73,8 @@ class RouteSettings(FrozenModel):
     escalation: RouteEscalation | None = None
     continue_: bool = Field(False, alias="continue")
     escalate: bool = True  # false: never escalated or notified (Watchdog and other dead-man's switches)
+    # true: an ack also silences the alert in Alertmanager (reconcile.alertmanagers) until the ack ends.
+    ack_silence: bool | None = None  # None: as the default route (false)
 
     @field_validator("levels")
     @classmethod
@@ -96,6 +98,7 @@ class ResolvedRoute:
     policies: Mapping[Level, LevelPolicy]  # all three levels; L1's escalate_after is always None
     ack_ttl: dt.timedelta | None  # None: an ack holds until the alert resolves
     escalate: bool  # False: never escalated or notified
+    ack_silence: bool  # an ack creates an Alertmanager silence, expired on unack or resolve
     continue_: bool
     is_default: bool
 
@@ -148,6 +151,7 @@ def resolve_routes(routes: Sequence["RouteSettings"], escalation: "EscalationSet
             policies={lvl: _merge(base_policies[lvl], getattr(route.escalation, lvl.value, None)) for lvl in Level},
             ack_ttl=ack_ttl or None,
             escalate=route.escalate,
+            ack_silence=bool(route.ack_silence if route.ack_silence is not None else default.ack_silence),
             continue_=route.continue_,
             is_default=is_default,
         ))

@@ -26,6 +26,7 @@ from ..payload import Alert, WebhookPayload
 from ..store import alerts as alert_store
 from ..store import outbox
 from ..store import webhooks as webhook_store
+from ..store import watchdog as watchdog_store
 from .routing import level_for
 from .snapshot import Decision, Outcome, decide_all, dedupe
 from .plan import PER_ALERT_CHANNEL_TYPES, RoutePlan, plan_route
@@ -68,6 +69,7 @@ class PreparedSnapshot:
     source: str = ""
     keep_raw_body: bool = True
     per_alert_channels: frozenset[str] = frozenset()  # configured channels that take one message per occurrence
+    watchdog: str | None = None  # the dead-man's alertname, when this snapshot carries it firing
 
 
 def prepare(payload: WebhookPayload, *, config: Config, now: dt.datetime, source: str = "") -> PreparedSnapshot:
@@ -79,13 +81,14 @@ def prepare(payload: WebhookPayload, *, config: Config, now: dt.datetime, source
     # The route of an alert depends only on the labels its routes' matchers name, its level only on its severity:
     # alerts of one group mostly share both, so each distinct plan is computed once (and shared, also when pickled).
     routed_by = _routed_by(config)
+    deadman_name = config.deadman.alertname  # never notified, whatever its route (plan.escalates)
     known_plans: dict[tuple, RoutePlan] = {}
     for alert in alerts:
         labels = alert.labels
         level = level_for(config.levels, labels)
         if not level.known:
             unknown[alert.fingerprint] = level.severity or ""
-        key = (level.level, *[labels.get(name) for name in routed_by])
+        key = (level.level, labels.get("alertname") == deadman_name, *[labels.get(name) for name in routed_by])
         plan = known_plans.get(key)
         if plan is None:
             plan = known_plans[key] = plan_route(config, labels, level.level, now)
@@ -93,7 +96,18 @@ def prepare(payload: WebhookPayload, *, config: Config, now: dt.datetime, source
         rows[alert.fingerprint] = _occurrence_row(alert, payload, gid, plan, now=now, source=source)
     per_alert = frozenset(name for name, settings in config.channels.items() if settings.type in PER_ALERT_CHANNEL_TYPES)
     return PreparedSnapshot(payload, alerts, gid, plans, rows, unknown, now=now, source=source,
-                            keep_raw_body=config.server.keep_raw_bodies, per_alert_channels=per_alert)
+                            keep_raw_body=config.server.keep_raw_bodies, per_alert_channels=per_alert,
+                            watchdog=_watchdog(config, alerts))
+
+
+def _watchdog(config: Config, alerts: list[Alert]) -> str | None:
+    # Every webhook that carries the firing Watchdog counts, repeats included: Alertmanager re-sends it every
+    # repeat_interval with the same startsAt, so only the receipt says the pipeline works (engine/deadman.py).
+    name = config.deadman.alertname
+    if config.deadman.enabled is False:
+        return None
+    seen = any(a.status is AlertStatus.FIRING and a.labels.get("alertname") == name for a in alerts)
+    return name if seen else None
 
 
 def _routed_by(config: Config) -> tuple[str, ...]:
@@ -125,6 +139,8 @@ def apply_snapshot(conn: Connection, prepared: PreparedSnapshot, *, raw_body: by
     if raw_body is not None and prepared.keep_raw_body:
         webhook_store.keep_body(conn, raw_body, source=source, now=now, alert_count=len(payload.alerts),
                                 truncated_alerts=payload.truncated_alerts)
+    if prepared.watchdog:
+        watchdog_store.record_seen(conn, now, alertname=prepared.watchdog)
     if not prepared.alerts:
         return result
     pending = prepared.alerts
@@ -155,6 +171,10 @@ def apply_snapshots(conn: Connection, jobs: Sequence[tuple[PreparedSnapshot, byt
                    truncated_alerts=p.payload.truncated_alerts)
               for p, raw in jobs if raw is not None and p.keep_raw_body]
     webhook_store.keep_bodies(conn, bodies)
+    watchdogs = [p for p, _ in jobs if p.watchdog]
+    if watchdogs:
+        latest = max(watchdogs, key=lambda p: p.now)
+        watchdog_store.record_seen(conn, latest.now, alertname=latest.watchdog)
     rounds: list[list[int]] = []
     last_round: dict[str, int] = {}  # fingerprint -> the last round that writes it
     for k, (p, _) in enumerate(jobs):

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..config import Config
 from ..domain import AlertStatus, EventKind, Level, NotificationKind
-from ..store import outbox, timers
+from ..store import outbox, silences, timers
 from ..store.alerts import NewEvent, insert_events
 from ..store.db import write_transaction
 from ..store.models import Alert
@@ -59,9 +59,12 @@ def _one(conn: Connection, alert_id: int, *, action: str) -> Any:
 
 
 def ack(db: Engine, config: Config, alert_ids: Sequence[int], *, actor: str, now: dt.datetime,
-        comment: str | None = None, ttl: dt.timedelta | None = None, strict: bool = True) -> ActionResult:
+        comment: str | None = None, ttl: dt.timedelta | None = None, strict: bool = True,
+        ack_silence: bool = True) -> ActionResult:
     """Acknowledge open occurrences: escalation and repeats stop until the ack expires (`ttl`, else the route's
-    ack_ttl, else never) or is undone. Told channels hear `acknowledged` (PagerDuty: acknowledge)."""
+    ack_ttl, else never) or is undone. Told channels hear `acknowledged` (PagerDuty: acknowledge). On routes with
+    `ack_silence`, an Alertmanager silence is recorded for the engine to create (`ack_silence=False`: the ack
+    mirrors a silence that already exists)."""
     by_name, default = routes_by_name(config)
     with write_transaction(db) as conn:
         if strict:
@@ -86,8 +89,40 @@ def ack(db: Engine, config: Config, alert_ids: Sequence[int], *, actor: str, now
         insert_events(conn, [NewEvent(r.id, EventKind.ACKED.value, now, actor=actor, comment=comment,
                                       details={"ttl_seconds": by_ttl_seconds(by_ttl, r.id)}) for r in changed])
         messages = _tell_told(conn, config, changed, NotificationKind.ACKNOWLEDGED, now=now)
+        if ack_silence:
+            _record_silences(conn, config, changed, by_ttl, now=now)
     ids = {r.id for r in changed}
     return ActionResult(sorted(ids), sorted(set(open_ids) - ids), messages)
+
+
+def _record_silences(conn: Connection, config: Config, rows: Sequence[Any], by_ttl: dict, *,
+                     now: dt.datetime) -> None:
+    """The ack's silences, as intents in its transaction: the engine creates them (engine/silences.py), never a
+    request handler. A silence lasts as long as the ack, or reconcile.ack_silence_ttl for an ack without expiry."""
+    by_name, default = routes_by_name(config)
+    wanted = [r.id for r in rows if by_name.get(r.route, default).ack_silence]
+    if not wanted or not config.reconcile.alertmanagers:
+        return
+    ends = {}
+    for alert_id in wanted:
+        seconds = by_ttl_seconds(by_ttl, alert_id)
+        ends[alert_id] = now + (dt.timedelta(seconds=seconds) if seconds else config.reconcile.ack_silence_ttl)
+    silences.record(conn, sorted(ends.items()), config.reconcile.alertmanagers, acked_at=now, now=now)
+
+
+def resolve_open(conn: Connection, config: Config, alert_ids: Sequence[int], *, actor: str, now: dt.datetime,
+                 comment: str | None = None, details: dict[str, Any] | None = None,
+                 where: Sequence[Any] = ()) -> list[int]:
+    """Resolve many open occurrences in the caller's transaction (the reconciler): one conditional UPDATE (per
+    900 ids), their `resolved` events, and resolution notices to the channels that were told. Returns the ids
+    this call resolved."""
+    changed = timers.update_open(conn, alert_ids, where=where, values={
+        "status": AlertStatus.RESOLVED.value, "ends_at": now, "resolved_at": now, "resolved_by": actor[:200],
+        "next_action_at": None, "updated_at": now})
+    insert_events(conn, [NewEvent(r.id, EventKind.RESOLVED.value, now, actor=actor, comment=comment, details=details)
+                         for r in changed])
+    _tell_told(conn, config, changed, NotificationKind.RESOLVED, now=now)
+    return [r.id for r in changed]
 
 
 def by_ttl_seconds(by_ttl: dict, alert_id: int) -> float | None:

@@ -30,10 +30,16 @@ class RoutePlan:
 def plan_route(config: Config, labels: Mapping[str, str], level: Level, now: dt.datetime) -> RoutePlan:
     routes = match_routes(config.resolved_routes(), labels)
     first = routes[0]
-    if not first.escalate:
+    if not escalates(config, first, labels):
         return RoutePlan(level, first.name, (), False, None)
     return RoutePlan(level, first.name, channels_at(config, routes, level), True,
                      next_action_at(first.policy(level), level, now))
+
+
+def escalates(config: Config, route: ResolvedRoute, labels: Mapping[str, str]) -> bool:
+    """False for a route with `escalate: false` and, whatever the routes say, for the dead-man's own alert
+    (DESIGN: the Watchdog is never escalated or notified; it only feeds the dead-man's switch)."""
+    return route.escalate and labels.get("alertname") != config.deadman.alertname
 
 
 def channels_at(config: Config, routes: Sequence[ResolvedRoute], level: Level) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from ..store import timers
 from ..store.alerts import clip
 from ..store.db import write_transaction
 from .escalation import level_delay
+from .plan import escalates
 from .routing import match_routes
 
 
@@ -26,7 +27,7 @@ def apply_routes(db: Engine, config: Config, *, now: dt.datetime) -> int:
     with write_transaction(db) as conn:
         for row in timers.open_routes(conn):
             first = match_routes(routes, row.labels or {})[0]
-            target = (clip(first.name), first.escalate)
+            target = (clip(first.name), escalates(config, first, row.labels or {}))
             if (row.route, bool(row.escalate)) != target:
                 moved[target].append(row.id)
         for (route, escalate), ids in moved.items():

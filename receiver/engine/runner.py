@@ -15,6 +15,7 @@ from typing import Callable
 import requests
 from sqlalchemy.engine import Engine
 
+from ..alertmanager_api import AlertmanagerClient
 from ..channels.registry import build_channels
 from ..clock import Clock, SystemClock
 from ..config import Config, ConfigError
@@ -22,6 +23,7 @@ from ..metrics import Metrics
 from ..render import Renderer
 from ..store import delivery as delivery_store
 from ..store.db import is_unavailable, read_transaction
+from . import aggregates, deadman, reconcile, silences
 from .delivery import Dispatcher
 from .reload import apply_routes
 from .retention import run_retention
@@ -32,6 +34,8 @@ log = logging.getLogger("receiver.engine")
 DELIVERY_POLL = 0.2  # seconds between outbox polls: the first page leaves within about this of the commit
 UNAVAILABLE_PAUSE = 2.0  # seconds to wait after the database said "try again later"
 RETENTION_EVERY = 3600.0  # seconds between retention runs (retention.days; rollups before deletion)
+SILENCES_POLL = 2.0  # seconds between passes over ack silences: an unack expires its silence within about this
+IDLE_RECHECK = 10.0  # seconds between looks at the config of a loop that is switched off (a reload may switch it on)
 
 
 class EngineRunner:
@@ -60,7 +64,9 @@ class EngineRunner:
 
     def start(self) -> None:
         for target, name in ((self._tick_loop, "tick"), (self._delivery_loop, "delivery"),
-                             (self._retention_loop, "retention")):
+                             (self._retention_loop, "retention"), (self._stats_loop, "stats"),
+                             (self._deadman_loop, "deadman"),
+                             (self._reconcile_loop, "reconcile"), (self._silences_loop, "silences")):
             thread = threading.Thread(target=target, name=f"engine-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -116,6 +122,85 @@ class EngineRunner:
                     pause = 60.0  # stopped by its time budget: go on soon
             except Exception as exc:
                 pause = self._trouble("retention", exc, 60.0)
+            self.stop.wait(pause)
+
+    def deadman_once(self) -> deadman.DeadmanResult:
+        result = deadman.check(self.db, self.config, self.clock.now())
+        if result.last_seen is not None:
+            self.metrics.watchdog_last_seen.set(result.last_seen.timestamp())
+        self.metrics.pipeline_down.set(1 if result.down else 0)
+        return result
+
+    def _deadman_loop(self) -> None:
+        # Its own thread, at the tick's pace: a stuck escalation pass never hides a silent pipeline, and back.
+        while not self.stop.is_set():
+            pause = self.config.escalation.tick.total_seconds()
+            try:
+                self.deadman_once()
+            except Exception as exc:
+                pause = self._trouble("deadman", exc, pause)
+            self.stop.wait(pause)
+
+    def _alertmanager_client(self) -> AlertmanagerClient:
+        return AlertmanagerClient(self.http, timeout=self.config.reconcile.timeout.total_seconds())
+
+    def reconcile_once(self) -> reconcile.ReconcileResult:
+        result = reconcile.reconcile_once(self.db, self.config, self._alertmanager_client(), self.clock.now())
+        if not result.complete:
+            self.metrics.reconcile_errors.inc()
+            log.warning("reconciliation skipped", extra={"reason": result.reason})
+            return result
+        for kind, ids in (("absent", result.resolved), ("silenced", result.acked), ("unsilenced", result.unacked)):
+            if ids:
+                self.metrics.reconcile_drift.labels(kind=kind).inc(len(ids))
+        self.metrics.reconcile_last_success.set(time.time())
+        return result
+
+    def _reconcile_loop(self) -> None:
+        # HTTP to Alertmanager happens here, in the engine, never in a request handler or inside a transaction.
+        while not self.stop.is_set():
+            if not self.config.reconcile.enabled:
+                self.stop.wait(IDLE_RECHECK)
+                continue
+            pause = self.config.reconcile.interval.total_seconds()
+            try:
+                self.reconcile_once()
+            except Exception as exc:
+                pause = self._trouble("reconcile", exc, pause)
+            self.stop.wait(pause)
+
+    def silences_once(self) -> silences.SilenceResult:
+        result = silences.run_once(self.db, self.config, self._alertmanager_client(), self.clock.now())
+        for name in ("created", "expired", "cancelled"):
+            if getattr(result, name):
+                self.metrics.ack_silences.labels(result=name).inc(getattr(result, name))
+        if result.retries:
+            self.metrics.ack_silences.labels(result="retry").inc(result.retries)
+        return result
+
+    def _silences_loop(self) -> None:
+        while not self.stop.is_set():
+            if not self.config.reconcile.enabled:  # no Alertmanager to hold silences in
+                self.stop.wait(IDLE_RECHECK)
+                continue
+            pause = SILENCES_POLL
+            try:
+                self.silences_once()
+            except Exception as exc:
+                pause = self._trouble("silences", exc, pause)
+            self.stop.wait(pause)
+
+    def _stats_loop(self) -> None:
+        # Statistics pre-aggregates (engine/aggregates.py): off the webhook path, in short write transactions.
+        while not self.stop.is_set():
+            pause = aggregates.REFRESH_EVERY
+            try:
+                result = aggregates.refresh(self.db, self.config, self.clock.now(), budget=60.0,
+                                            should_stop=self.stop.is_set)
+                if not result.complete:
+                    pause = 1.0  # a first build stopped by its time budget: go on soon
+            except Exception as exc:
+                pause = self._trouble("stats", exc, aggregates.REFRESH_EVERY)
             self.stop.wait(pause)
 
     def _trouble(self, loop: str, exc: Exception, pause: float) -> float:

@@ -12,11 +12,15 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
+    Double,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -101,6 +105,10 @@ class Alert(Base):
         Index("ix_alerts_severity_starts_at", "severity", "starts_at"),
         Index("ix_alerts_status_level", "status", "level"),
         Index("ix_alerts_group_id", "group_id"),
+        # Statistics: occurrences resolved since the aggregates' watermark (store/aggregates.py). Partial, so that
+        # inserting a firing occurrence never touches it; a resolution adds one entry.
+        Index("ix_alerts_resolved_at", "resolved_at", sqlite_where=text("status = 'resolved'"),
+              postgresql_where=text("status = 'resolved'")),
         # The engine's due scan: only rows with a pending action are in this index.
         Index(
             "ix_alerts_next_action_at",
@@ -160,6 +168,9 @@ class Notification(Base):
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_channel_created_at", "channel", "created_at"),
+        # Statistics: messages attempted since the last aggregate refresh (a late or retried delivery about an
+        # occurrence already aggregated re-derives its hour).
+        Index("ix_notifications_last_attempt_at", "last_attempt_at"),
     )
 
 
@@ -280,3 +291,101 @@ class RejectedWebhook(Base):
     replay_status: Mapped[int | None]
 
     __table_args__ = (Index("ix_rejected_webhooks_received_at", "received_at"),)
+
+
+class AlertmanagerSilence(Base):
+    """A silence the receiver keeps in one Alertmanager for an acknowledged occurrence (routes with `ack_silence`).
+
+    Written as an intent in the ack's transaction (state `pending`); the engine's silence loop creates it over HTTP
+    (`active`, with Alertmanager's silence id), and expires it once the ack it belongs to has ended — unacked,
+    expired or the occurrence resolved, by any path (`expiring`, then `expired`; `cancelled` when that happened
+    before it was ever created). `acked_at` names the ack: a later ack of the same occurrence is a new silence."""
+
+    __tablename__ = "alertmanager_silences"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    alertmanager: Mapped[str] = mapped_column(String(INDEXED_TEXT))
+    acked_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime]
+    state: Mapped[str] = mapped_column(String(16))  # pending | active | expiring | expired | cancelled
+    silence_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime | None]  # due (or claimed until); None once settled
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "alertmanager", "acked_at"),
+        Index("ix_alertmanager_silences_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+
+# --- statistics pre-aggregates (receiver.store.aggregates) ------------------------------------------------
+
+# Duration histograms as one integer column per bucket of receiver.store.rollups (60 log-spaced bounds + "+Inf"):
+# summed by SQL itself, so merging a month of rows is one aggregate query, not thousands of JSON documents.
+STATS_HIST_BUCKETS = 61
+
+
+def _stats_hist(prefix: str) -> list[Column]:
+    return [Column(f"{prefix}_b{i:02d}", Integer, nullable=False, default=0) for i in range(STATS_HIST_BUCKETS)]
+
+
+class AlertStats(Base):
+    """Resolved occurrences summed per UTC hour (span 1) and UTC day (span 24) of `starts_at`, service, severity and
+    final level: what summary, trends and health need. Written only by the aggregate refresh."""
+
+    __table__ = Table(
+        "alert_stats", Base.metadata,
+        # The key is the primary key, and on SQLite the table is clustered on it (WITHOUT ROWID): a period's rows
+        # are one contiguous range.
+        Column("span", Integer, primary_key=True),  # hours: 1 or 24
+        Column("bucket", UTCDateTime(), primary_key=True),  # start of the hour or UTC day
+        Column("service", String(INDEXED_TEXT), primary_key=True, default=""),
+        Column("severity", String(INDEXED_TEXT), primary_key=True, default=""),
+        Column("level", String(2), primary_key=True),
+        *[Column(name, Integer, nullable=False, default=0) for name in (
+            "occurrences", "acked", "escalated", "escalations", "mtta_count", "mttr_count",
+            "notifications_pending", "notifications_sending", "notifications_sent", "notifications_failed",
+            "notifications_dead")],
+        Column("mtta_sum", Double, nullable=False, default=0.0),
+        Column("mttr_sum", Double, nullable=False, default=0.0),
+        *_stats_hist("mtta"), *_stats_hist("mttr"),
+        # Trends read counts only: an index that covers them.
+        Index("ix_alert_stats_trends", "span", "bucket", "severity", "service", "level", "occurrences"),
+        sqlite_with_rowid=False,
+    )
+
+
+class AlertStatsByAlert(Base):
+    """Resolved occurrences summed per UTC hour (span 1) and day (span 24), alertname and service: the top lists."""
+
+    __tablename__ = "alert_stats_by_alert"
+
+    span: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    bucket: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    alertname: Mapped[str] = mapped_column(String(INDEXED_TEXT), primary_key=True, default="")
+    service: Mapped[str] = mapped_column(String(INDEXED_TEXT), primary_key=True, default="")
+    occurrences: Mapped[int] = mapped_column(default=0)
+    escalations: Mapped[int] = mapped_column(default=0)
+    noisy: Mapped[int] = mapped_column(default=0)  # resolved without any acknowledgement
+    duration_sum: Mapped[float] = mapped_column(Double, default=0.0)  # startsAt → resolution, seconds
+    duration_max: Mapped[float] = mapped_column(Double, default=0.0)
+
+    __table_args__ = {"sqlite_with_rowid": False}  # clustered on the key, as alert_stats
+
+
+class AlertStatsRepeat(Base):
+    """Resolved occurrences whose fingerprint started another occurrence at most a day before: the only
+    candidates for flapping, so that finding them never groups a month of fingerprints."""
+
+    __tablename__ = "alert_stats_repeats"
+
+    alert_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[dt.datetime]
+    gap_seconds: Mapped[float] = mapped_column(Double)  # since the previous start of the fingerprint
+
+    __table_args__ = (Index("ix_alert_stats_repeats_starts_at", "starts_at"),)
