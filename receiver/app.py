@@ -13,9 +13,10 @@ from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .metrics import Metrics, check_multiprocess_ready
 from .store.db import create_db_engine
-from .web import (alerts_api, correlations_api, errors, export_api, history_api, lifecycle_api, notifications_api,
-                  openapi, ops, pagerduty_webhook, rejected_api, stats_api, webhook)
+from .web import (alerts_api, correlations_api, dashboard, errors, export_api, history_api, lifecycle_api,
+                  notifications_api, openapi, ops, pagerduty_webhook, rejected_api, stats_api, webhook)
 from .web.auth import Authenticator
+from .web.params import CONVERTERS
 from .web.context import Services
 
 log = logging.getLogger("receiver.app")
@@ -35,6 +36,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
     app.json.sort_keys = False
     # Bodies are read and bounded by the webhook view itself (server.max_body_size); no second limit here.
     app.config["MAX_CONTENT_LENGTH"] = None
+    # Before any route: ids bounded to what a row id can be, text without NUL (see web/params.py).
+    app.url_map.converters.update(CONVERTERS)
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     metrics.config_last_reload_successful.set(1)
     app.extensions["alert_receiver"] = Services(
@@ -47,6 +50,6 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
     errors.register(app)
     for blueprint in (webhook.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, pagerduty_webhook.bp,
                       rejected_api.bp, stats_api.bp, ops.bp, openapi.bp, export_api.bp, correlations_api.bp,
-                      history_api.bp):
+                      history_api.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     return app

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, then run the whole suite.
-#   Debian: prometheus (promtool), prometheus-alertmanager (alertmanager, amtool), postgresql (server binaries)
+#   Debian: prometheus (promtool), prometheus-alertmanager (alertmanager, amtool), postgresql (server binaries),
+#           chromium (the dashboard's browser tests; Playwright drives it, `playwright install` is never needed)
 #   Python: this package with its [test] extras
 # Extra arguments go to pytest, e.g. `tests/run.sh tests/unit -k fingerprint`.
 set -euo pipefail
@@ -10,6 +11,7 @@ missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null || missing+=(chromium)  # the dashboard's browser tests (Playwright drives it)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing Debian packages: ${missing[*]}"

@@ -17,14 +17,18 @@ from flask import Blueprint, Flask, current_app, jsonify
 
 from .. import __version__
 from ..domain import Role
+from .auth import PUBLIC, open_access
+from .dashboard import ENDPOINTS as DASHBOARD_ENDPOINTS
 from .openapi_schemas import (DURATION_PATTERN, NOTIFICATION_KINDS, NOTIFICATION_STATUSES, PARAMETERS, RESPONSES,
                               SCHEMAS, SECURITY_SCHEMES, STR, TOP_BY, Schema, error_response, params, ref)
+from .params import MAX_ID
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
 # Flask adds /static/<path:filename> to every app that does not say static_folder=None; the receiver ships no
-# static files, so that route answers only 404 and is not part of the API.
-NOT_API = frozenset({"static"})
+# static files, so that route answers only 404 and is not part of the API. The dashboard's pages (web/dashboard*.py)
+# are HTML for people, not API operations: tests/dashboard checks their access.
+NOT_API = frozenset({"static"}) | frozenset(DASHBOARD_ENDPOINTS)
 _METHODS = ("get", "post", "put", "patch", "delete")
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
@@ -49,7 +53,7 @@ def _html(description: str) -> Schema:
 
 
 def _id(name: str, what: str) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1},
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             "description": f"the {what}'s id"}
 
 
@@ -268,7 +272,8 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/-/reload": {"post": _op("operations", "Re-read receiver.yml; an invalid file is refused, the running one stays", {
         "200": _ok("Reloaded"), "400": error_response("invalid_config: every problem, in `detail`")})},
     "/metrics": {"get": _op("operations", "Prometheus metrics (text exposition format 0.0.4)", {
-        "200": {"description": "metrics", "content": {"text/plain": {"schema": STR}}}}, security=[])},
+        "200": {"description": "metrics", "content": {"text/plain": {"schema": STR}}}}, security=[],
+        description="Open unless `auth.metrics_role` names a role.")},
 }
 
 
@@ -299,10 +304,13 @@ def unrouted(app: Flask) -> list[tuple[str, str]]:
     return sorted((path, method) for path, ops in PATHS.items() for method in ops if (path, method) not in have)
 
 
-def _access(operation: Schema, view: Any) -> Schema:
+def _access(operation: Schema, view: Any, config: Any) -> Schema:
     """The operation with the security, role and 401/403/500 answers its view really has."""
     op = copy.deepcopy(operation)
     role: Role | None = getattr(view, "required_role", None)
+    role_setting = getattr(view, "role_setting", None)
+    if role is None and role_setting is not None:  # open unless the config names a role (auth.metrics_role)
+        role = role_setting(config)
     if role is not None:
         op["x-required-role"] = role.value
         op["security"] = [{"bearer": []}, {"basic": []}] if role is Role.WEBHOOK else [{"bearer": []}]
@@ -321,14 +329,16 @@ def document(app: Flask) -> dict[str, Any]:
     paths: dict[str, dict[str, Schema]] = {}
     for path, method, view in sorted(routed(app), key=lambda r: r[:2]):
         if method in PATHS.get(path, {}):
-            paths.setdefault(path, {})[method] = _access(PATHS[path][method], view)
+            paths.setdefault(path, {})[method] = _access(PATHS[path][method], view,
+                                                         app.extensions["alert_receiver"].config)
     return {
         "openapi": "3.1.0",
         "info": {"title": "alert-receiver", "version": __version__,
                  "description": "Prometheus Alertmanager webhook receiver: durable ingest, L3 → L2 → L1 "
                                 "escalation, routing, history and statistics. Errors are JSON: "
                                 '`{"error": "<reason>", "detail": "…"}`, sometimes with `parameter`, `allowed`, '
-                                "`field`, `path`, `dead_letter_id` or `fix`. Times are RFC 3339 in UTC (`Z`), "
+                                "`field`, `path`, `dead_letter_id` or `fix`. An empty query parameter (`?limit=`) is the "
+                                "same as an absent one. Times are RFC 3339 in UTC (`Z`), "
                                 "except trend buckets, which carry the offset of their `tz`."},
         "servers": [{"url": "/"}],
         "tags": [{"name": n} for n in ("webhook", "alerts", "lifecycle", "notifications", "stats", "operations",
@@ -340,6 +350,7 @@ def document(app: Flask) -> dict[str, Any]:
 
 
 @bp.get("/openapi.json")
+@open_access(PUBLIC)
 def openapi_json():
     """Open to everyone: the document says what exists, never anything stored."""
     return jsonify(document(current_app))
