@@ -232,6 +232,8 @@ class LoadGenerator:
         self.acked_firing: set[str] = set()  # fingerprints in firing webhooks answered 2xx
         self.acked_resolved: set[str] = set()
         self.never_resolved = 0
+        self.answered_groups: list[int] = []  # gids answered 2xx (some resolved since: a repeat of those is skipped)
+        self.pick = random.Random(rng.random())  # the scheduler's choice of which group Alertmanager re-sends
         self.started = self.ends = 0.0
         self.threads: list[threading.Thread] = []
 
@@ -255,29 +257,51 @@ class LoadGenerator:
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)  # pacing by schedule is the point: the load does not wait for answers
+            repeat = None
             with self.lock:
                 resolve = self.resolve_heap and self.resolve_heap[0][0] <= due
                 gid = heapq.heappop(self.resolve_heap)[1] if resolve else n
+                if not resolve and self.pick.random() < self.args.repeat_share:
+                    repeat = self._firing_group()
             if resolve:
                 kind, group = "resolved", self.groups.pop(gid)
                 body = Bodies.resolved(group)
+            elif repeat is not None:
+                # Alertmanager sends a firing group again every group_interval and repeat_interval, and each HA
+                # peer sends its own copy: the same snapshot, which changes nothing and notifies no one.
+                kind, group = "firing", repeat
+                body = Bodies.firing(group)
             else:
                 kind, group = "firing", self.bodies.new_group(gid)
                 self.groups[gid] = group
                 body = Bodies.firing(group)
-            self.jobs.put((due, kind, group, body))
+            self.jobs.put((due, kind, group, body, repeat is not None))
             with self.lock:
                 self.window.offered += 1
                 self.totals["offered"] += 1
                 self.totals[f"offered_{kind}"] += 1
+                if repeat is not None:
+                    self.totals["offered_repeats"] += 1
             n += 1
         for _ in self.threads:
             self.jobs.put(None)
 
+    def _firing_group(self) -> dict | None:
+        """A group answered 2xx and not resolved yet, at random (resolved ones are dropped as they are met)."""
+        ids = self.answered_groups
+        while ids:
+            i = self.pick.randrange(len(ids))
+            group = self.groups.get(ids[i])
+            if group is not None:
+                return group
+            ids[i] = ids[-1]
+            ids.pop()
+        return None
+
     def _send_loop(self) -> None:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
         while (job := self.jobs.get()) is not None:
-            due, kind, group, body = job
+            due, kind, group, body, repeat = job
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.args.timeout)
             try:
                 conn.request("POST", "/webhook", body=body, headers=headers)
@@ -305,8 +329,11 @@ class LoadGenerator:
                     self.totals[f"alerts_ok_{kind}"] += n
                     if kind == "resolved":
                         self.acked_resolved.update(group["fingerprints"])
+                    elif repeat:
+                        self.acked_firing.update(group["fingerprints"])
                     else:
                         self.acked_firing.update(group["fingerprints"])
+                        self.answered_groups.append(group["gid"])
                         if self.rng.random() < self.args.never_resolve:
                             self.never_resolved += 1
                         else:
@@ -558,7 +585,7 @@ def run(args) -> int:
         "warmup_s": warmup_s, "senders": args.senders, "timeout_s": args.timeout, "workers": args.workers,
         "escalation": {"tick_s": args.tick, "L3_escalate_after_s": args.l3_after,
                        "L2_escalate_after_s": args.l2_after, "L1_repeat_every_s": args.l1_repeat},
-        "resolve_after_s": [args.resolve_min, args.resolve_max], "never_resolve": args.never_resolve,
+        "resolve_after_s": [args.resolve_min, args.resolve_max], "never_resolve": args.never_resolve, "repeat_share": args.repeat_share,
         "severities": dict(SEVERITIES), "seed": args.seed,
         "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                               text=True).stdout.strip(),
@@ -700,7 +727,7 @@ def run(args) -> int:
                     "overall_ms": {"p50": percentile(all_lat, 0.5), "p99": percentile(all_lat, 0.99),
                                    "p999": percentile(all_lat, 0.999), "max": round(all_lat[-1], 1) if all_lat else None}},
         "totals": {"offered": t["offered"], "offered_firing": t["offered_firing"],
-                   "offered_resolved": t["offered_resolved"], "answered": t["answered"], "ok_2xx": t["ok"],
+                   "offered_resolved": t["offered_resolved"], "offered_repeats": t["offered_repeats"], "answered": t["answered"], "ok_2xx": t["ok"],
                    "non_2xx": non_2xx, "alerts_sent_firing": t["alerts_sent_firing"],
                    "alerts_ok_firing": t["alerts_ok_firing"], "alerts_sent_resolved": t["alerts_sent_resolved"],
                    "alerts_ok_resolved": t["alerts_ok_resolved"], "groups_never_resolved": gen.never_resolved,
@@ -748,7 +775,8 @@ def print_summary(s: dict, warmup_s: float) -> None:
           f"ms/h); whole run p50 "
           f"{fmt(a['p50'])}, p99 {fmt(a['p99'])}, p99.9 {fmt(a['p999'])}, max {fmt(a['max'])} ms")
     t = s["totals"]
-    print(f"webhooks: offered {t['offered']} ({t['offered_firing']} firing, {t['offered_resolved']} resolved), "
+    print(f"webhooks: offered {t['offered']} ({t['offered_firing']} firing of which {t.get('offered_repeats', 0)} "
+          f"re-sent unchanged, {t['offered_resolved']} resolved), "
           f"answered {t['answered']}, 2xx {t['ok_2xx']}, non-2xx {t['non_2xx'] or 0}")
     print(f"alerts: firing sent {t['alerts_sent_firing']}, 2xx {t['alerts_ok_firing']}; resolved sent "
           f"{t['alerts_sent_resolved']}, 2xx {t['alerts_ok_resolved']}; stored {t['stored_alerts']} "
@@ -787,6 +815,9 @@ def main() -> int:
     parser.add_argument("--l1-repeat", type=float, default=60, help="L1 repeats every, seconds [60]")
     parser.add_argument("--resolve-min", type=float, default=5, help="a group resolves after at least [5] s")
     parser.add_argument("--resolve-max", type=float, default=180, help="… and at most [180] s")
+    parser.add_argument("--repeat-share", type=float, default=0.0,
+                        help="share of the webhooks that re-send a firing group unchanged, as Alertmanager does every "
+                             "group_interval/repeat_interval and per HA peer (they notify no one) [0]")
     parser.add_argument("--never-resolve", type=float, default=0.01,
                         help="share of groups never resolved within the run (they repeat at L1) [0.01]")
     parser.add_argument("--drain-deadline", type=float, default=120,
