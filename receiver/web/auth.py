@@ -104,6 +104,7 @@ def check(role: Role) -> None:
     sets `g.principal`."""
     auth: Authenticator = current_app.extensions["alert_receiver"].auth
     if not auth.enabled:
+        refuse_cross_site()
         g.principal = Principal("anonymous", Role.ADMIN)
         return
     principal = auth.identify(request.headers.get("Authorization"))
@@ -114,6 +115,23 @@ def check(role: Role) -> None:
         raise ApiError(403, "forbidden", f"token {principal.name!r} has role {principal.role.value}, "
                                          f"this needs {role.value}")
     g.principal = principal
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def refuse_cross_site() -> None:
+    """Without tokens nothing identifies the caller, so a page on another site could make the browser of someone
+    on this host post to it (a form needs no CORS preflight). Browsers say where a request comes from; API
+    clients and Alertmanager send neither header. With tokens a browser holds no bearer token to send."""
+    if request.method in _SAFE_METHODS:
+        return
+    site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    if site in ("cross-site", "same-site") or (origin is not None and origin.rstrip("/") != request.host_url.rstrip("/")):
+        raise ApiError(403, "cross_site_request",
+                       "a page on another site may not change this receiver; call the API directly, or configure "
+                       "auth tokens")
 
 
 def require(role: Role) -> Callable:

@@ -244,6 +244,24 @@ def test_without_tokens_every_route_is_open(client):
         assert status not in (401, 403) and status < 500, (method, rule, status)
 
 
+def test_without_tokens_a_page_on_another_site_cannot_act_through_the_browser(client):
+    """Open mode identifies nobody, so a cross-site form POST (no preflight) must not ack, resolve or retry:
+    browsers say where such a request comes from. API clients and Alertmanager send neither header."""
+    app = client.application
+    unsafe = [(rule, method) for (rule, method), view in routes(app).items()
+              if method not in ("GET", "HEAD", "OPTIONS") and getattr(view, "required_role", None) is not None
+              and not view.__module__.startswith("receiver.web.dashboard")]  # those have their own CSRF tokens
+    assert unsafe, "no token-guarded unsafe routes found"
+    for rule, method in unsafe:
+        for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            resp = call(client, rule, method, headers)
+            assert resp.status_code == 403 and b"cross_site_request" in resp.get_data(), (method, rule, headers, resp.get_data())
+    # The same origin, or no browser headers at all, is an ordinary request (here: no such alert).
+    same = client.post("/api/v1/alerts/987654/ack", json={"actor": "me"}, headers={"Origin": "http://localhost"})
+    plain = client.post("/api/v1/alerts/987654/ack", json={"actor": "me"})
+    assert same.status_code == plain.status_code == 404
+
+
 # --- constant-time comparison -----------------------------------------------------------------------------
 
 
