@@ -21,6 +21,7 @@ from receiver.store.models import Base
 from .faults.report import pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401  (fault tests' counts)
 from .support.fixtures import TOKEN
 from .support.postgres import PostgresServer
+from .support.sink import HttpSink
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -128,3 +129,11 @@ def table_counts(engine) -> dict[str, int]:
 
 def is_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture
+def sink():
+    """A local HTTP endpoint that records what channels deliver to it (tests/support/sink.py)."""
+    s = HttpSink().start()
+    yield s
+    s.stop()

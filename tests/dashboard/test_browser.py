@@ -21,7 +21,6 @@ import yaml
 from ..support.binaries import require_binary
 from ..support.fixtures import ROOT, raw
 from ..support.process import ReceiverProcess, wait_until
-from ..support.sink import HttpSink
 from .support import SCRIPT, TOKENS, hostile_body, token_settings
 
 pytestmark = pytest.mark.e2e
@@ -44,13 +43,6 @@ def playwright_api():
             pytest.fail(message)
         pytest.skip(message)
     return sync_api
-
-
-@pytest.fixture
-def sink():
-    s = HttpSink().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture

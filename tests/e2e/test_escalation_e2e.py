@@ -19,13 +19,6 @@ pytestmark = pytest.mark.e2e
 FAST = {"tick": "1s", "L3": {"escalate_after": "2s"}, "L2": {"escalate_after": "2s"}, "L1": {"repeat_every": "2s"}}
 
 
-@pytest.fixture
-def sink():
-    s = HttpSink().start()
-    yield s
-    s.stop()
-
-
 def write_config(path, sink: HttpSink, db: str, escalation: dict) -> None:
     path.write_text(yaml.safe_dump({
         "database": {"url": db},

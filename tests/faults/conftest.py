@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from ..support.postgres import PostgresServer
-from ..support.sink import HttpSink
 from .report import COUNTS_PROPERTY
 
 
@@ -21,13 +20,6 @@ def record_counts(request, record_property):
         return line
 
     return record
-
-
-@pytest.fixture
-def sink():
-    s = HttpSink().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture
