@@ -75,7 +75,7 @@ class DispatchResult:
 
 class Dispatcher:
     def __init__(self, db: Engine, config: Config, channels: Mapping[str, Channel], *, clock, metrics=None,
-                 worker: str, lease: dt.timedelta = dt.timedelta(seconds=120), batch: int = 32, threads: int = 8,
+                 worker: str, lease: dt.timedelta = dt.timedelta(seconds=120), batch: int = 128, threads: int = 8,
                  rng: Callable[[], float] = random.random):
         self.db = db
         self.config = config
