@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from ..config import Config
 from ..store import aggregates as store
-from ..store.db import is_sqlite, write_transaction
+from ..store.db import is_sqlite, read_transaction, write_transaction
 
 log = logging.getLogger("receiver.stats")
 
@@ -55,9 +55,18 @@ def refresh(db: Engine, config: Config, now: dt.datetime, *, budget: float | Non
         if (should_stop and should_stop()) or (budget is not None and time.monotonic() - started >= budget):
             result.complete = False
             break
+        # Which hours changed is found in a read transaction: under a steady load that search (recent deliveries
+        # joined to their alerts) held SQLite's writer lock for up to a second every REFRESH_EVERY, and every
+        # webhook waited behind it. The write transaction then uses the plan if nobody moved the state since.
+        with read_transaction(db) as conn:
+            seen = store.read_state(conn)
+            planned = _plan(conn, seen, target) if seen.watermark is not None else None
         with write_transaction(db) as conn:
             before = store.lock_state(conn, now)
-            done, hours, n, state = _step(conn, before, target, now)
+            if planned is not None and before == seen:
+                done, hours, n, state = _apply(conn, before, *planned, now)
+            else:
+                done, hours, n, state = _step(conn, before, target, now)
             store.write_state(conn, state, now)
         if before.watermark is None and state.watermark is not None:
             log.info("statistics aggregates built", extra={"watermark": state.watermark.isoformat(),
@@ -108,12 +117,26 @@ def _step(conn, state: store.State, target: dt.datetime, now: dt.datetime):
         if nxt > last:
             return True, len(hours), n, store.State(watermark=build_target, refreshed_at=started)
         return False, len(hours), n, store.State(target=build_target, cursor=nxt, refreshed_at=started)
+    return _apply(conn, state, *_plan(conn, state, target), now, drop=False)
+
+
+def _plan(conn, state: store.State, target: dt.datetime) -> tuple[dt.datetime, bool, list[dt.datetime]]:
+    """An incremental step's new watermark, whether it reaches the target, and the hours to re-derive."""
     new = max(state.watermark, min(target, state.watermark + STEP))
     hours = set(store.touched_hours(conn, state.watermark, new))
     if state.refreshed_at is not None:
         hours.update(store.redelivered_hours(conn, state.refreshed_at - REDELIVERY_MARGIN, new))
-    n = store.rebuild_hours(conn, sorted(hours), new)
-    return new >= target, len(hours), n, store.State(watermark=new, refreshed_at=now)
+    return new, new >= target, sorted(hours)
+
+
+def _apply(conn, state: store.State, new: dt.datetime, done: bool, hours: list[dt.datetime], now: dt.datetime,
+           *, drop: bool = True):
+    if drop:
+        floor = store.rollup_floor(conn)
+        if floor is not None:
+            store.drop_before(conn, floor)
+    n = store.rebuild_hours(conn, hours, new) if hours else 0
+    return done, len(hours), n, store.State(watermark=new, refreshed_at=now)
 
 
 def _first_hour(conn, floor: dt.datetime | None) -> dt.datetime | None:
