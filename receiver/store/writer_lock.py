@@ -54,11 +54,18 @@ class SqliteWriterLock:
 
     def _flock(self, deadline: float) -> None:
         fd = self._descriptor()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
+        with self._attempts:
+            attempt = self._pending
+            if attempt is not None:
+                # A helper left blocked by a waiter that timed out: take it over. Locking on our own (LOCK_NB on the
+                # same open file) would let that helper, once it gets the lock, hand it back under our feet.
+                attempt.wanted = True
+        if attempt is None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise WriterLockTimeout(f"no SQLite write lock within {self.timeout_s}s")
