@@ -144,16 +144,14 @@ def _bucket_where(table, p: Plan):
     return clauses
 
 
+def _in_filters(*pairs) -> list:
+    """`column IN (values)` for each (column, values) whose values are given."""
+    return [column.in_(list(values)) for column, values in pairs if values]
+
+
 def stats_filters(services: Sequence[str], severities: Sequence[str], levels: Sequence[str]) -> list:
     t = _stats.c
-    out = []
-    if services:
-        out.append(t.service.in_(list(services)))
-    if severities:
-        out.append(t.severity.in_(list(severities)))
-    if levels:
-        out.append(t.level.in_(list(levels)))
-    return out
+    return _in_filters((t.service, services), (t.severity, severities), (t.level, levels))
 
 
 _READ_COUNTERS = ("occurrences", "acked", "escalated", "escalations")
@@ -222,11 +220,7 @@ def by_alert_selects(p: Plan, services: Sequence[str], alertnames: Sequence[str]
     """SELECTs of (alertname, service, n, esc, noisy, total, longest) over the aggregate rows of the plan, one
     per range, for the caller to UNION with its raw rows and rank in SQL."""
     t = _by_alert.c
-    filters = []
-    if services:
-        filters.append(t.service.in_(list(services)))
-    if alertnames:
-        filters.append(t.alertname.in_(list(alertnames)))
+    filters = _in_filters((t.service, services), (t.alertname, alertnames))
     return [sa.select(t.alertname, t.service, t.occurrences, t.escalations, t.noisy, t.duration_sum, t.duration_max)
             .where(clause, *filters) for clause in _bucket_where(_by_alert, p)]
 

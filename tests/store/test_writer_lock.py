@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -20,27 +21,39 @@ def _hold(path, ready, seconds):
     lock.release()
 
 
-def test_times_out_while_another_process_holds_it_then_is_free(tmp_path):
-    path = str(tmp_path / "db.writer-lock")
+@contextlib.contextmanager
+def held_by_another_process(path):
+    """Another process holds the lock (for up to 30 s) until the block kills it; yields that process."""
     ctx = multiprocessing.get_context("fork")
     ready = ctx.Event()
     holder = ctx.Process(target=_hold, args=(path, ready, 30))
     holder.start()
     try:
         assert ready.wait(10)
+        yield holder
+    finally:
+        if holder.is_alive():
+            holder.kill()
+        holder.join(10)
+
+
+def _kill(holder) -> None:
+    # The kernel drops the lock of a killed holder: a SIGKILLed worker cannot wedge the others.
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join(10)
+
+
+def test_times_out_while_another_process_holds_it_then_is_free(tmp_path):
+    path = str(tmp_path / "db.writer-lock")
+    with held_by_another_process(path) as holder:
         lock = SqliteWriterLock(path, 0.2)
         started = time.monotonic()
         with pytest.raises(WriterLockTimeout):
             lock.acquire()
         assert time.monotonic() - started < 5
-        # The kernel drops the lock of a killed holder: a SIGKILLed worker cannot wedge the others.
-        os.kill(holder.pid, signal.SIGKILL)
-        holder.join(10)
+        _kill(holder)
         lock.acquire()
         lock.release()
-    finally:
-        if holder.is_alive():
-            holder.kill()
 
 
 def test_threads_of_one_process_take_turns(tmp_path):
@@ -96,12 +109,7 @@ def test_a_thread_that_timed_out_leaves_no_lock_behind_and_the_next_one_takes_ov
     import threading
 
     path = str(tmp_path / "db.writer-lock")
-    ctx = multiprocessing.get_context("fork")
-    ready = ctx.Event()
-    holder = ctx.Process(target=_hold, args=(path, ready, 30))
-    holder.start()
-    try:
-        assert ready.wait(10)
+    with held_by_another_process(path) as holder:
         lock = SqliteWriterLock(path, 0.2)
         failures = []
 
@@ -116,8 +124,7 @@ def test_a_thread_that_timed_out_leaves_no_lock_behind_and_the_next_one_takes_ov
         thread.start()
         thread.join(10)
         assert len(failures) == 1  # timed out in its thread, not in the main one
-        os.kill(holder.pid, signal.SIGKILL)
-        holder.join(10)
+        _kill(holder)
         got = []
         second = threading.Thread(target=lambda: (lock.acquire(), got.append(True)))
         second.start()
@@ -126,6 +133,3 @@ def test_a_thread_that_timed_out_leaves_no_lock_behind_and_the_next_one_takes_ov
         assert not _free_elsewhere(path)  # held, by us
         lock.release()
         assert _free_elsewhere(path)
-    finally:
-        if holder.is_alive():
-            holder.kill()
