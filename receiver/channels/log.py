@@ -23,6 +23,7 @@ class LogChannel(Channel):
     """One log record per message: the rendered text (`log/text.j2`) as the message, the facts as fields."""
 
     type = "log"
+    waits_on_network = False
     settings: LogSettings
 
     def send(self, message: Message) -> None:

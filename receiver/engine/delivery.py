@@ -3,8 +3,8 @@ the outcome — sent; failed and retried with exponential backoff and jitter (ho
 deadline or its last attempt (delivery.retry.max_attempts); or dead. The retry loop, rate limits and the logging of
 outcomes live here, once, for every channel.
 
-Sends run on a small thread pool, one channel's slow provider never holds up another's messages, and every send
-has the channel's own connect/read timeout. Nothing is sent inside a database transaction.
+Sends to remote services run on a small thread pool, one channel's slow provider never holds up another's
+messages, and every send has the channel's own connect/read timeout; the log channel's run on the dispatcher's thread. Nothing is sent inside a database transaction.
 """
 
 from __future__ import annotations
@@ -115,10 +115,17 @@ class Dispatcher:
         lanes: dict[tuple[str, str], list[store.Claimed]] = {}
         for item in claimed:  # claimed is sorted by id, i.e. by creation
             lanes.setdefault((item.channel, item.group_key), []).append(item)
-        futures = [self.pool.submit(self._send_lane, lane, carried, now) for lane in lanes.values()]
-        done = [entry for future in futures for entry in future.result()]
+        local = [lane for lane in lanes.values() if not self._waits_on_network(lane[0].channel)]
+        futures = [self.pool.submit(self._send_lane, lane, carried, now)
+                   for lane in lanes.values() if self._waits_on_network(lane[0].channel)]
+        done = [entry for lane in local for entry in self._send_lane(lane, carried, now)]
+        done += [entry for future in futures for entry in future.result()]
         self._record(done, result)
         return result
+
+    def _waits_on_network(self, channel: str) -> bool:
+        found = self.channels.get(channel)
+        return found is None or found.waits_on_network
 
     def _send_lane(self, lane: list[store.Claimed], carried, now: dt.datetime):
         return [(item, *self._send(item, self.message(item, carried.get(item.id, []), now))) for item in lane]

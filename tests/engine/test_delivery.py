@@ -196,3 +196,30 @@ def test_a_groups_messages_to_a_channel_go_out_in_creation_order(lad):
     lad.tick()  # L3 → L2: the escalation is queued behind the first page, same group, same channel
     lad.deliver()
     assert [m.kind for m in chat.sent] == ["firing", "escalated"]
+
+
+def test_a_channel_that_waits_on_no_network_sends_on_the_dispatchers_thread(lad):
+    """The log channel writes one line: on a pool thread it only added hand-offs and lock contention (a third of
+    the engine's CPU under load). A channel that waits on a provider keeps the pool, so that a slow provider
+    holds up no other channel."""
+    import threading
+
+    chat = lad.channels["chat"]
+    threads: list[str] = []
+    plain_send = chat.send
+
+    def send(message):
+        threads.append(threading.current_thread().name)
+        plain_send(message)
+
+    chat.send = send
+    chat.waits_on_network = False
+    lad.post("g_routing_info")
+    lad.deliver()
+    chat.waits_on_network = True
+    lad.post("g_routing_critical")
+    lad.deliver()
+    assert len(threads) == 2
+    assert threads[0] == threading.current_thread().name
+    assert threads[1].startswith("send")
+    assert [m.kind for m in chat.sent] == ["firing", "firing"]
