@@ -124,15 +124,16 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 class GroupCommitClient:
-    """One connection per process to the writer of one database. A sync worker has one request at a time, so one
-    job is in flight per connection at most (threads of one process take turns on `_busy`)."""
+    """Connections of this process to the writer of one database, one per thread: each request thread of a gunicorn
+    worker has its own job in flight, so the writer commits the jobs of every thread of every worker together (with
+    one shared connection, the threads of a worker took turns and its webhooks never shared a COMMIT)."""
 
     def __init__(self, path: str, *, reply_timeout_s: float = 25.0):
         self.path = path
         self.reply_timeout_s = reply_timeout_s
-        self._sock: socket.socket | None = None
-        self._pid = 0
-        self._busy = threading.Lock()
+        self._local = threading.local()  # .sock, .pid: this thread's connection, and the process that opened it
+        self._opened: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()  # every thread's, for close()
+        self._opened_lock = threading.Lock()
 
     def _connect(self) -> socket.socket | None:
         try:
@@ -151,40 +152,43 @@ class GroupCommitClient:
                 return None  # no writer: not started (in-process app), restarting, or shutting down
             raise
         sock.settimeout(self.reply_timeout_s)
+        with self._opened_lock:
+            self._opened.add(sock)
         return sock
 
     def _drop(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        sock = getattr(self._local, "sock", None)
+        if sock is not None:
+            sock.close()
+            self._local.sock = None
 
     def submit(self, job: Any) -> Any:
         """Run `job` in the writer's next group transaction and return its result once committed. Returns
         NOT_RUNNING when no writer listens; raises StorageUnavailable (→ 503) or JobFailed (→ 500)."""
         frame = _frame(job)
-        with self._busy:
-            if self._pid != os.getpid():  # after fork: never share the parent's connection
-                self._sock, self._pid = None, os.getpid()
-            for attempt in (1, 2):
-                if self._sock is None:
-                    self._sock = self._connect()
-                    if self._sock is None:
-                        return NOT_RUNNING
-                try:
-                    self._sock.sendall(frame)
-                    break
-                except OSError:
-                    # A connection to a writer that has since exited: on a Unix socket the send fails at once and
-                    # nothing was received, so a fresh connection (to its successor, if any) is safe.
-                    self._drop()
-                    if attempt == 2:
-                        return NOT_RUNNING
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # after fork: never share the parent's connection
+            local.sock, local.pid = None, os.getpid()
+        for attempt in (1, 2):
+            if local.sock is None:
+                local.sock = self._connect()
+                if local.sock is None:
+                    return NOT_RUNNING
             try:
-                (size,) = _HEADER.unpack(_recv_exact(self._sock, _HEADER.size))
-                status, value = pickle.loads(_recv_exact(self._sock, size))
-            except (OSError, EOFError, pickle.UnpicklingError) as exc:
+                local.sock.sendall(frame)
+                break
+            except OSError:
+                # A connection to a writer that has since exited: on a Unix socket the send fails at once and
+                # nothing was received, so a fresh connection (to its successor, if any) is safe.
                 self._drop()
-                raise WriterLost(f"no answer from the SQLite writer ({type(exc).__name__}): retry") from None
+                if attempt == 2:
+                    return NOT_RUNNING
+        try:
+            (size,) = _HEADER.unpack(_recv_exact(local.sock, _HEADER.size))
+            status, value = pickle.loads(_recv_exact(local.sock, size))
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            self._drop()
+            raise WriterLost(f"no answer from the SQLite writer ({type(exc).__name__}): retry") from None
         if status == OK:
             return value
         if status == UNAVAILABLE:
@@ -192,8 +196,12 @@ class GroupCommitClient:
         raise JobFailed(value)
 
     def close(self) -> None:
-        with self._busy:
-            self._drop()
+        """Close every thread's connection (their next submit connects again)."""
+        with self._opened_lock:
+            opened = list(self._opened)
+            self._opened.clear()
+        for sock in opened:
+            sock.close()
 
 
 # --- server: the writer process ------------------------------------------------------------------------------------

@@ -147,6 +147,35 @@ def test_jobs_of_several_workers_share_one_transaction_and_are_answered_after_co
     assert counts["alert_events"] == 5 and counts["notification_items"] == 5 and counts["webhook_bodies"] == 5
 
 
+def test_the_threads_of_one_worker_each_have_a_job_in_flight(sqlite_config, engine, server):
+    """A gthread worker has one client and several request threads: each thread has its own connection, so their
+    webhooks reach the writer together and share its next COMMIT instead of waiting for one another."""
+    client = GroupCommitClient(server.path, reply_timeout_s=10)
+    fingerprints = [f"{i:016x}" for i in range(0x21, 0x24)]
+    results: dict[str, object] = {}
+
+    def run(fp: str) -> None:
+        try:
+            results[fp] = client.submit(job(sqlite_config, fp))
+        except Exception as exc:
+            results[fp] = exc
+
+    threads = [threading.Thread(target=run, args=(fp,)) for fp in fingerprints]
+    for thread in threads:
+        thread.start()
+    try:
+        queue_jobs(server, 3)  # all three arrived while none has been answered
+        assert len(server._peers) == 3
+        server.run_batch()
+    finally:
+        for thread in threads:
+            thread.join(10)
+        client.close()
+    assert server.stats["transactions"] == 1 and server.stats["jobs"] == 3
+    assert {fp: r.outcomes["new"] for fp, r in results.items()} == {fp: 1 for fp in fingerprints}
+    assert stored_fingerprints(engine) == set(fingerprints)
+
+
 def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, server):
     submitter = Submitter(server.path)
     good = ["00000000000000a1", "00000000000000a2"]
