@@ -49,7 +49,10 @@ def main(log_format: str, log_level: str) -> None:
 @click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG", help="receiver.yml (default: RECEIVER_CONFIG, else built-in defaults)")
 @click.option("--host", envvar="RECEIVER_HOST", help="address to bind [server.host, 127.0.0.1]")
 @click.option("--port", envvar="RECEIVER_PORT", type=int, help="port [server.port, 9095]")
-@click.option("--workers", envvar="RECEIVER_WORKERS", type=int, default=None, help="gunicorn sync workers [2 × CPUs + 1]")
+@click.option("--workers", envvar="RECEIVER_WORKERS", type=click.IntRange(min=1), default=None,
+              help="gunicorn worker processes [CPUs, at least 2]")
+@click.option("--threads", envvar="RECEIVER_THREADS", type=click.IntRange(min=1), default=None,
+              help="request threads per worker [8]")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="migrate the database before serving")
 @click.option("--engine/--no-engine", default=True, show_default=True,
               help="run one escalation engine beside the web workers (--no-engine: run `alert-receiver worker` elsewhere)")
@@ -59,8 +62,8 @@ def main(log_format: str, log_level: str) -> None:
                    "whose X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else they are ignored")
 @click.pass_context
 def serve(ctx: click.Context, config_path: str | None, host: str | None, port: int | None, workers: int | None,
-          migrate: bool, engine: bool, forwarded_allow_ips: str) -> None:
-    """Run the receiver under gunicorn (sync workers) and one engine; migrates the database first."""
+          threads: int | None, migrate: bool, engine: bool, forwarded_allow_ips: str) -> None:
+    """Run the receiver under gunicorn (threaded workers) and one engine; migrates the database first."""
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     own_metrics_dir = not metrics_dir
     if own_metrics_dir:
@@ -69,7 +72,7 @@ def serve(ctx: click.Context, config_path: str | None, host: str | None, port: i
     owner = os.getpid()
     try:
         _serve(config_path, host, port, workers, migrate, engine, ctx.parent.params if ctx.parent else {},
-               forwarded_allow_ips)
+               forwarded_allow_ips, threads=threads)
     finally:
         # gunicorn workers are forked inside _serve and leave by SystemExit through this very frame: only the
         # arbiter may remove the directory every process shares.
@@ -87,7 +90,8 @@ def _check_proxies(value: str) -> str:
     return value
 
 
-def _serve(config_path, host, port, workers, migrate, engine, global_params, forwarded_allow_ips="127.0.0.1,::1") -> None:
+def _serve(config_path, host, port, workers, migrate, engine, global_params, forwarded_allow_ips="127.0.0.1,::1", *,
+           threads: int | None = None) -> None:
     config = _load(config_path)
     host = host or config.server.host
     port = port or config.server.port
@@ -132,7 +136,7 @@ def _serve(config_path, host, port, workers, migrate, engine, global_params, for
                                "engine": engine})
     supervisor.start()
     try:
-        receiver_server(config, settings(host, port, workers=workers, forwarded_allow_ips=forwarded_allow_ips),
+        receiver_server(config, settings(host, port, workers=workers, threads=threads, forwarded_allow_ips=forwarded_allow_ips),
                         loader=lambda: _load_config(config_path),
                         supervisor=supervisor).run()
     finally:

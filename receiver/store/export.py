@@ -6,7 +6,7 @@ means one snapshot: every matching row exactly once, even while retention delete
 
 The database encodes the rows itself (CSV cells as text with times formatted, or one JSON object a row with
 json_object / json_build_object): Python only joins them, about ten times faster than converting values row by
-row (bench/export.py), which matters because gunicorn's sync workers cut a response at their timeout.
+row (bench/export.py), which matters because a request thread busy with Python holds the GIL its worker's webhooks need.
 
 CSV cells that a spreadsheet would run as a formula (starting with = + - @, tab or carriage return) get a leading
 apostrophe. Labels and annotations are JSON text in CSV, objects in JSON. JSON is one array of objects (a valid

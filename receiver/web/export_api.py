@@ -4,9 +4,10 @@
 The query runs before the response starts, so an unavailable database is a 503, not a truncated file; an error
 after that aborts the chunked response without its final chunk, which clients report as an incomplete transfer.
 
-gunicorn's sync workers kill a request that runs longer than `timeout`: when the app has a heartbeat (a callable
-in `app.extensions["alert_receiver_heartbeat"]`, set per worker by gunicorn_conf's post_worker_init to
-`worker.notify`), the export calls it after every batch, so that a long export that makes progress lives on.
+A sync gunicorn worker (`gunicorn -k sync receiver.wsgi:app`) is killed when a request runs longer than `timeout`;
+`serve`'s threaded workers are not. When the app has a heartbeat (a callable in
+`app.extensions["alert_receiver_heartbeat"]`, set per worker by gunicorn_conf's post_worker_init to `worker.notify`),
+the export calls it after every batch, so that a long export that makes progress lives on under either.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """DELETE /api/v1/history?older_than=90d (admin): retention on demand, rolled up first (engine/retention.py).
 
-The request works for at most BUDGET seconds (gunicorn's sync workers kill a request at `timeout`, 30 s): a
-larger purge answers `"complete": false` and continues where it stopped when asked again (each batch is
+The request works for at most BUDGET seconds (a client or proxy gives up on a silent request, and sync gunicorn
+workers kill one at `timeout`, 30 s): a larger purge answers `"complete": false` and continues where it stopped when asked again (each batch is
 committed). `dry_run=true` only counts. `alert-receiver purge` has no such limit.
 """
 

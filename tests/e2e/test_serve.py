@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import http.client
 import json
+import os
 import subprocess
 import sys
 
@@ -104,3 +107,61 @@ def test_serve_refuses_a_public_address_without_tokens(tmp_path):
     assert proc.returncode != 0
     assert "refusing to listen on 0.0.0.0 without tokens" in proc.stderr
     assert "auth.required: false" in proc.stderr
+
+
+def webhook_requests_by_process(metrics_dir) -> dict[int, float]:
+    """alert_receiver_webhook_requests_total per process, from prometheus_client's per-process files."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    counts: dict[int, float] = collections.Counter()
+    for name in os.listdir(metrics_dir):
+        if name.startswith("counter_") and name.endswith(".db"):
+            pid = int(name[len("counter_"):-len(".db")])
+            for key, value, *_ in MmapedDict.read_all_values_from_file(os.path.join(metrics_dir, name)):
+                if json.loads(key)[1] == "alert_receiver_webhook_requests_total":
+                    counts[pid] += value
+    return counts
+
+
+def test_kept_alive_connections_are_closed_after_each_webhook_and_reach_every_worker(tmp_path):
+    """Alertmanager keeps its connections alive. Every answer says `Connection: close`, so no connection stays
+    pinned to the worker that accepted it, and a worker accepts only while it has a free thread: concurrent
+    senders are spread over every worker."""
+    path = tmp_path / "receiver.yml"
+    path.write_text(yaml.safe_dump({"database": {"url": f"sqlite:///{tmp_path}/receiver.db"}}))
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    receiver = ReceiverProcess(path, workers=2, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    receiver.start("--threads", "2").wait_ready()
+    try:
+        conn = http.client.HTTPConnection(receiver.host, receiver.port, timeout=30)
+        conn.request("POST", "/webhook", body=raw("a_single_firing"),
+                     headers={"Content-Type": "application/json", "Connection": "keep-alive"})
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200 and answer.getheader("Connection") == "close"
+        conn.close()
+
+        def send(sender: int) -> list[int]:
+            with requests.Session() as session:  # keeps its connection alive, as Alertmanager does
+                return [session.post(receiver.url + "/webhook", data=body, timeout=30,
+                                     headers={"Content-Type": "application/json"}).status_code
+                        for body in (_numbered_body(sender, i) for i in range(10))]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            codes = [c for codes in pool.map(send, range(8)) for c in codes]
+        assert codes == [200] * 80
+        served = {pid: n for pid, n in webhook_requests_by_process(metrics_dir).items() if n}
+        assert sum(served.values()) == 81
+        assert len(served) == 2, served  # both workers took webhooks
+    finally:
+        assert receiver.stop() == 0, receiver.log()
+
+
+def _numbered_body(sender: int, i: int) -> bytes:
+    """The captured single-alert webhook, made a distinct alert per (sender, i)."""
+    payload = json.loads(raw("a_single_firing"))
+    alert = payload["alerts"][0]
+    alert["fingerprint"] = f"{sender:08x}{i:08x}"
+    alert["labels"]["instance"] = f"keepalive-{sender}-{i}:9100"
+    return json.dumps(payload).encode()

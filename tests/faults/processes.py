@@ -14,7 +14,7 @@ from ..support.process import ReceiverProcess, wait_until
 @dataclasses.dataclass(frozen=True)
 class Tree:
     arbiter: int
-    workers: tuple[int, ...]  # gunicorn sync workers
+    workers: tuple[int, ...]  # gunicorn workers
     engines: tuple[int, ...]  # `alert-receiver worker`, run by serve's supervisor
     writers: tuple[int, ...]  # `python -m receiver.engine.writer` (SQLite only)
 

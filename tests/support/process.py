@@ -40,8 +40,8 @@ class ReceiverProcess:
         self.host = host
         self.port = free_port()
         self.workers = workers
-        self.env = {**os.environ, "RECEIVER_CONFIG": self.config_path, **(extra_env or {})}
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        self.env.update({"RECEIVER_CONFIG": self.config_path, **(extra_env or {})})
         self.log_path = log_path or f"{self.config_path}.{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
