@@ -10,6 +10,7 @@ import re
 import sys
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_NEEDS_QUOTES = re.compile(r'[ ="\n\t]')
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
 
 
@@ -44,7 +45,7 @@ class LogfmtFormatter(logging.Formatter):
         parts = []
         for key, value in _fields(record).items():
             text = str(value)
-            if text == "" or any(c in text for c in ' ="\n\t'):
+            if text == "" or _NEEDS_QUOTES.search(text):
                 text = json.dumps(text, ensure_ascii=False)
             parts.append(f"{key}={text}")
         return " ".join(parts)

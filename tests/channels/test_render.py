@@ -84,6 +84,21 @@ def test_a_broken_override_falls_back_to_the_minimal_message(tmp_path, template_
     assert record.levelno == logging.ERROR and record.template == "log/text.j2"
 
 
+def test_the_sandbox_remembers_safe_attributes_without_letting_an_unsafe_one_through(tmp_path, template_errors):
+    """One Renderer serves every message: after safe reads of the labels and of an alert, unsafe attributes of the
+    very same types are still refused (the sandbox's verdicts are kept per type and attribute name)."""
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "text.j2").write_text("{{ alerts[0].labels.get('severity') }} {{ alerts[0].alertname }}")
+    (tmp_path / "log" / "title.j2").write_text("{{ alerts[0].labels.pop('severity') }}")
+    renderer = Renderer(tmp_path, on_error=template_errors)
+    message = make_message(1)
+    for _ in range(2):
+        assert renderer.render_message("log/text.j2", message) == "critical HighCPUUsage"
+        renderer.render_message("log/title.j2", message)
+    assert [type(exc) for _, exc in template_errors] == [SecurityError, SecurityError]
+    assert message.alerts[0].labels["severity"] == "critical"
+
+
 def test_a_per_alert_template_falls_back_to_one_line(tmp_path, template_errors):
     (tmp_path / "slack").mkdir()
     (tmp_path / "slack" / "alert.j2").write_text("{{ 1 / 0 }}")
