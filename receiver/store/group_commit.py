@@ -358,6 +358,8 @@ class GroupCommitServer:
                 self._close(peer)
                 break
             peer.buf += chunk
+            if len(chunk) < 1 << 20:
+                break  # all there was: the next poll says when more arrives (no extra recv for EAGAIN)
         buf = peer.buf
         while len(buf) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(buf)
@@ -474,10 +476,18 @@ class GroupCommitServer:
         if job.peer not in self._peers:
             return
         sock = job.peer.sock
+        frame = _frame(job.reply)
         try:
-            sock.settimeout(5.0)  # the worker is waiting for it: a full buffer for that long means it is stuck
-            sock.sendall(_frame(job.reply))
-            sock.setblocking(False)
+            # An answer is small and its connection has nothing else in flight: one non-blocking send almost always
+            # takes it whole. Otherwise wait, but not for ever: a full buffer for 5 s means the worker is stuck.
+            try:
+                sent = sock.send(frame)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            if sent < len(frame):
+                sock.settimeout(5.0)
+                sock.sendall(memoryview(frame)[sent:])
+                sock.setblocking(False)
         except OSError:
             self._close(job.peer)
 

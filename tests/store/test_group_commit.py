@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -423,3 +424,29 @@ def test_a_batch_written_together_leaves_the_same_history_as_one_by_one(make_con
     per_snapshot = outcomes["alone"][0]
     assert per_snapshot[1] == {"duplicate": 1} and per_snapshot[3] == {"resolved": 1}
     assert per_snapshot[5] == {"updated": 1, "new": 1} and per_snapshot[4] == {"new_resolved": 1}
+
+
+def test_an_answer_larger_than_the_socket_buffer_arrives_whole(engine):
+    """Answers go out with one non-blocking send; one that does not fit the buffer is finished with a bounded wait."""
+    server = GroupCommitServer(engine, apply_job, "/nonexistent/writer.sock")
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours.setblocking(False)
+    peer = group_commit._Peer(ours)
+    server._peers.add(peer)
+    value = "x" * (4 << 20)
+    received: list[object] = []
+
+    def read() -> None:
+        (size,) = group_commit._HEADER.unpack(group_commit._recv_exact(theirs, group_commit._HEADER.size))
+        received.append(pickle.loads(group_commit._recv_exact(theirs, size)))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        server._answer(group_commit._Job(peer, object(), 0.0, 1, (group_commit.OK, value)))
+    finally:
+        reader.join(10)
+        ours.close()
+        theirs.close()
+    assert received == [(group_commit.OK, value)]
+    assert peer in server._peers  # still connected: the slow path did not give up on it
