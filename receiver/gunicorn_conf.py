@@ -10,8 +10,8 @@ connections to one worker: half the throughput). A worker accepts only while it 
 Why threads and not one process per request (sync workers): a webhook's answer waits for its COMMIT (SQLite: for the
 writer process's group commit), and a sync worker sleeps through that wait and resumes on cold caches. Measured on
 2 cores with 1-alert webhooks (bench/ingest.py): 5 sync workers spent 1.4-1.9 ms of CPU per request; 2 workers of
-8 threads 0.7-1.2 ms, and handled 30-55 % more webhooks per second in back-to-back pairs. Threads of one worker also hand the writer
-several jobs at once, so more webhooks share each fsync.
+8 threads 0.7-1.2 ms, and handled 30-55 % more webhooks per second in back-to-back pairs. The threads of a worker
+also hand the writer several jobs at once, so more webhooks share each fsync.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ deadline or its last attempt (delivery.retry.max_attempts); or dead. The retry l
 outcomes live here, once, for every channel.
 
 Sends to remote services run on a small thread pool, one channel's slow provider never holds up another's
-messages, and every send has the channel's own connect/read timeout; the log channel's run on the dispatcher's thread. Nothing is sent inside a database transaction.
+messages, and every send has the channel's own connect/read timeout; the log channel's run on the dispatcher's
+thread. Nothing is sent inside a database transaction.
 """
 
 from __future__ import annotations
