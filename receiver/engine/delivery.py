@@ -116,9 +116,11 @@ class Dispatcher:
         lanes: dict[tuple[str, str], list[store.Claimed]] = {}
         for item in claimed:  # claimed is sorted by id, i.e. by creation
             lanes.setdefault((item.channel, item.group_key), []).append(item)
-        local = [lane for lane in lanes.values() if not self._waits_on_network(lane[0].channel)]
-        futures = [self.pool.submit(self._send_lane, lane, carried, now)
-                   for lane in lanes.values() if self._waits_on_network(lane[0].channel)]
+        remote: list[list[store.Claimed]] = []
+        local: list[list[store.Claimed]] = []
+        for lane in lanes.values():
+            (remote if self._waits_on_network(lane[0].channel) else local).append(lane)
+        futures = [self.pool.submit(self._send_lane, lane, carried, now) for lane in remote]
         done = [entry for lane in local for entry in self._send_lane(lane, carried, now)]
         done += [entry for future in futures for entry in future.result()]
         self._record(done, result)
