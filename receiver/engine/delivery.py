@@ -5,7 +5,8 @@ outcomes live here, once, for every channel.
 
 Sends to remote services run on a small thread pool, one channel's slow provider never holds up another's
 messages, and every send has the channel's own connect/read timeout; the log channel's run on the dispatcher's
-thread. Nothing is sent inside a database transaction.
+thread. Nothing is sent inside a database transaction. Claims and outcomes are written by engine/writer.write: in
+the SQLite writer's group transaction when there is one, in a transaction of their own otherwise.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from ..channels.base import Channel, DeliveryError
 from ..config import Config
 from ..domain import Message, MessageAlert, NotificationKind, NotificationStatus
 from ..store import delivery as store
-from ..store import timers
-from ..store.db import read_transaction, write_transaction
-from . import links
+from ..store.db import read_transaction
+from . import links, writer
 
 log = logging.getLogger("receiver.delivery")
 
@@ -104,8 +104,8 @@ class Dispatcher:
     def run_once(self) -> DispatchResult:
         """Claim what is due now, send it all, record every outcome; returns counts."""
         now = self.clock.now()
-        with write_transaction(self.db) as conn:
-            claimed = store.claim_due(conn, now=now, worker=self.worker, lease=self.lease, limit=self.batch)
+        claimed = writer.write(self.db, "delivery.claim_due", now=now, worker=self.worker, lease=self.lease,
+                               limit=self.batch)
         result = DispatchResult()
         if not claimed:
             return result
@@ -207,13 +207,10 @@ class Dispatcher:
     def _record(self, done: list[tuple[store.Claimed, store.Outcome, Message]], result: DispatchResult) -> None:
         """Every outcome of the batch in one transaction. The alerts' timelines show deliveries by joining the
         outbox at read time (queries.get_alert): no event row per alert and message to write here."""
-        with write_transaction(self.db) as conn:
-            kept = store.record(conn, [outcome for _, outcome, _ in done], worker=self.worker)
-            sent = [(outcome.at, a.id) for item, outcome, message in done
-                    if item.id in kept and outcome.status == NotificationStatus.SENT.value
-                    and message.kind != NotificationKind.RESOLVED.value for a in message.alerts]
-            if sent:  # one statement for the batch: its sends finished within the same second or so
-                timers.mark_first_notified(conn, [alert_id for _, alert_id in sent], at=min(at for at, _ in sent))
+        notified = {item.id: [a.id for a in message.alerts] for item, outcome, message in done
+                    if outcome.status == NotificationStatus.SENT.value and message.kind != NotificationKind.RESOLVED.value}
+        writer.write(self.db, "delivery.record_outcomes", outcomes=[outcome for _, outcome, _ in done],
+                     worker=self.worker, notified=notified)
         for item, outcome, message in done:
             self._log(item, outcome, message, result)
 

@@ -1,4 +1,5 @@
-"""The SQLite writer process: applies the snapshots that gunicorn workers prepared, many per COMMIT (group commit).
+"""The SQLite writer process: applies the snapshots that gunicorn workers prepared, many per COMMIT (group commit),
+and the engine's outbox writes (claims and outcomes) in the same transactions.
 
     python -m receiver.engine.writer --database-url sqlite:///alert-receiver.db [--lock-timeout 5] [--synchronous FULL]
 
@@ -6,6 +7,10 @@
 find it by the database's path (store/group_commit.py) and write directly when it is not there. It needs no config:
 everything a write takes from the config travels in the prepared snapshot, so a worker's hot reload is never out of
 step with it.
+
+The engine's dispatcher hands its claim and outcome writes here too (`write`): under load it took the writer lock
+about ten times a second and, preempted while holding it, kept the workers' webhooks waiting 5-6 ms each time and
+paid an fsync of its own. As jobs they ride along in the next group transaction.
 
 Shutdown: on SIGTERM it stops listening at once (a worker that connects later writes directly) and keeps serving the
 workers that are connected until they exit, so gunicorn's graceful shutdown finishes its in-flight requests here.
@@ -22,11 +27,12 @@ import os
 import signal
 import sys
 import time
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
+from ..store import delivery as delivery_store
 from ..store import group_commit
 from ..domain import AlertStatus
-from ..store.db import create_db_engine, normalise_url
+from ..store.db import create_db_engine, normalise_url, write_transaction
 from ..store.sql import sqlite_datetime
 from .ingest import IngestResult, PreparedSnapshot, apply_snapshot, apply_snapshots
 
@@ -44,16 +50,58 @@ class IngestJob:
     raw_body: bytes | None
 
 
-def apply_job(conn, job: IngestJob) -> IngestResult:
+# The store writes other processes may hand the writer, by name: a job names one of these, never a function.
+STORE_WRITES: dict[str, Callable[..., Any]] = {
+    "delivery.claim_due": delivery_store.claim_due,
+    "delivery.record_outcomes": delivery_store.record_outcomes,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoreWrite:
+    """One store function of STORE_WRITES, called with the writer's connection and these keyword arguments."""
+
+    operation: str
+    arguments: dict[str, Any]
+
+    def run(self, conn) -> Any:
+        return STORE_WRITES[self.operation](conn, **self.arguments)
+
+
+def write(engine, operation: str, **arguments) -> Any:
+    """Run the store write `operation` in the SQLite writer's next group transaction, or, when this database has no
+    writer listening (PostgreSQL, a writer restarting, in-process tests), in a write transaction of our own. Returns
+    what the store function returns, once committed; raises what group_commit.submit raises."""
+    job = StoreWrite(operation, arguments)
+    result = group_commit.submit(engine, job)
+    if result is group_commit.NOT_RUNNING:
+        with write_transaction(engine) as conn:
+            result = job.run(conn)
+    return result
+
+
+def apply_job(conn, job: IngestJob | StoreWrite) -> Any:
+    if isinstance(job, StoreWrite):
+        return job.run(conn)
     return apply_snapshot(conn, job.prepared, raw_body=job.raw_body)
 
 
-def apply_jobs(conn, jobs: list[IngestJob]) -> list[IngestResult]:
-    return apply_snapshots(conn, [(job.prepared, job.raw_body) for job in jobs])
+def apply_jobs(conn, jobs: list[IngestJob | StoreWrite]) -> list[Any]:
+    """The webhooks of a batch together, with the statements of about one; then the store writes, each on its own."""
+    results: list[Any] = [None] * len(jobs)
+    ingest = [k for k, job in enumerate(jobs) if isinstance(job, IngestJob)]
+    if ingest:
+        applied = apply_snapshots(conn, [(jobs[k].prepared, jobs[k].raw_body) for k in ingest])
+        for k, result in zip(ingest, applied, strict=True):
+            results[k] = result
+    for k, job in enumerate(jobs):
+        if isinstance(job, StoreWrite):
+            results[k] = job.run(conn)
+    return results
 
 
-def job_weight(job: IngestJob) -> int:
-    return len(job.prepared.alerts) + 1
+def job_weight(job: IngestJob | StoreWrite) -> int:
+    return len(job.prepared.alerts) + 1 if isinstance(job, IngestJob) else 1
 
 
 def commit_snapshot(engine, prepared: PreparedSnapshot, raw_body: bytes | None):
@@ -117,14 +165,16 @@ class WriterMetrics:
         from prometheus_client import Counter, Histogram
 
         self.batch_size = Histogram(
-            "alert_receiver_sqlite_group_commit_batch_size", "Webhooks committed per SQLite transaction (group commit).",
+            "alert_receiver_sqlite_group_commit_batch_size",
+            "Jobs (webhooks, the engine's outbox claims and outcomes) per SQLite transaction (group commit).",
             buckets=_BATCH_BUCKETS, registry=registry)
         self.transaction_seconds = Histogram(
             "alert_receiver_sqlite_group_commit_seconds",
             "Time of one group transaction in the SQLite writer, writer lock to COMMIT.",
             buckets=_SECONDS_BUCKETS, registry=registry)
         self.jobs = Counter(
-            "alert_receiver_sqlite_group_commit_jobs", "Webhooks handled by the SQLite writer, by result.", ["result"],
+            "alert_receiver_sqlite_group_commit_jobs",
+            "Jobs (webhooks, the engine's outbox claims and outcomes) handled by the SQLite writer, by result.", ["result"],
             registry=registry)
 
     def observe(self, jobs: int, failed: int, seconds: float) -> None:
@@ -201,4 +251,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: the jobs the workers pickle are instances of
+    # receiver.engine.writer's classes, and isinstance against __main__'s twins would be false.
+    from receiver.engine.writer import main as module_main
+
+    sys.exit(module_main())

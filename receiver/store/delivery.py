@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..domain import NotificationStatus
+from . import timers
 from .models import Alert, Notification, NotificationItem
 from .sql import chunks, update_from_rows
 
@@ -119,6 +120,19 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set
             f"sent_at = CASE WHEN v.sent = 1 THEN v.at ELSE {t}.sent_at END, "
             f"last_error = v.last_error"),
         where=f"{t}.claimed_by = {placeholder}", where_params=[worker[:200]]))
+
+
+def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, worker: str,
+                    notified: dict[int, list[int]]) -> set[int]:
+    """record(), and the first notification of the occurrences that a message which was sent carried (`notified`:
+    message id -> its alert ids, for sent first pages and escalations): one transaction for the dispatcher's batch.
+    Returns the ids written."""
+    kept = record(conn, outcomes, worker=worker)
+    sent = [(o.at, alert_id) for o in outcomes if o.id in kept and o.status == NotificationStatus.SENT.value
+            for alert_id in notified.get(o.id, ())]
+    if sent:  # one statement for the batch: its sends finished within the same second or so
+        timers.mark_first_notified(conn, [alert_id for _, alert_id in sent], at=min(at for at, _ in sent))
+    return kept
 
 
 # --- the history the API lists -----------------------------------------------------------------------------

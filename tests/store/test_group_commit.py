@@ -24,8 +24,10 @@ from receiver import payload as payload_mod
 from receiver.app import create_app
 from receiver.config import Config
 from receiver.engine.ingest import prepare
-from receiver.engine.writer import (IngestJob, _wire_form, apply_job, apply_jobs, commit_snapshot, job_weight,
-                                   sqlite_writer_argv)
+from receiver.engine import writer
+from receiver.engine.writer import (IngestJob, StoreWrite, _wire_form, apply_job, apply_jobs, commit_snapshot,
+                                   job_weight, sqlite_writer_argv)
+from receiver.store import delivery as delivery_store
 from receiver.store import group_commit
 from receiver.store.db import StorageUnavailable, create_db_engine, is_unavailable, write_transaction
 from receiver.store.group_commit import NOT_RUNNING, GroupCommitClient, GroupCommitServer, JobFailed, WriterLost
@@ -54,16 +56,20 @@ def apply_or_fail(conn, job: IngestJob):
     """The writer's handler, with a bug planted for one fingerprint (after it has written: the savepoint must undo
     its rows)."""
     result = apply_job(conn, job)
-    if any(a.fingerprint == BAD_FINGERPRINT for a in job.prepared.alerts):
+    if planted(job):
         raise ValueError("planted failure")
     return result
 
 
 def apply_many_or_fail(conn, jobs: list[IngestJob]):
     results = apply_jobs(conn, jobs)
-    if any(a.fingerprint == BAD_FINGERPRINT for j in jobs for a in j.prepared.alerts):
+    if any(planted(j) for j in jobs):
         raise ValueError("planted failure")
     return results
+
+
+def planted(job) -> bool:
+    return isinstance(job, IngestJob) and any(a.fingerprint == BAD_FINGERPRINT for a in job.prepared.alerts)
 
 
 def stored_fingerprints(engine) -> set[str]:
@@ -175,6 +181,61 @@ def test_the_threads_of_one_worker_each_have_a_job_in_flight(sqlite_config, engi
     assert server.stats["transactions"] == 1 and server.stats["jobs"] == 3
     assert {fp: r.outcomes["new"] for fp, r in results.items()} == {fp: 1 for fp in fingerprints}
     assert stored_fingerprints(engine) == set(fingerprints)
+
+
+def test_the_engines_outbox_writes_ride_in_the_writers_group_transaction(sqlite_config, engine, server):
+    """The dispatcher's claim and its outcomes are jobs like the webhooks: they share the next COMMIT instead of
+    taking the writer lock (and an fsync) of their own, and the claim sees the first page of a webhook committed
+    in the same transaction."""
+    submitter = Submitter(server.path)
+    fingerprint = "00000000000000e1"
+    submitter.submit("webhook", job(sqlite_config, fingerprint))
+    queue_jobs(server, 1)
+    submitter.submit("claim", StoreWrite("delivery.claim_due", dict(
+        now=T0 + dt.timedelta(minutes=1), worker="engine-a", lease=dt.timedelta(minutes=2), limit=10)))
+    queue_jobs(server, 2)
+    server.run_batch()
+    results = submitter.join()
+    assert server.stats["transactions"] == 1 and server.stats["jobs"] == 2
+    assert results["webhook"].outcomes["new"] == 1
+    [claimed] = results["claim"]
+    assert isinstance(claimed, delivery_store.Claimed) and claimed.channel
+
+    with engine.connect() as conn:
+        [alert_id] = conn.execute(sa.text("SELECT id FROM alerts WHERE fingerprint = :fp"), {"fp": fingerprint}).scalars()
+        assert conn.execute(sa.text("SELECT claimed_by FROM notifications WHERE id = :id"),
+                            {"id": claimed.id}).scalar() == "engine-a"
+    sent_at = T0 + dt.timedelta(minutes=1, seconds=1)
+    record = StoreWrite("delivery.record_outcomes", dict(
+        outcomes=[delivery_store.Outcome(claimed.id, "sent", True, sent_at)], worker="engine-a",
+        notified={claimed.id: [alert_id]}))
+    submitter = Submitter(server.path)
+    submitter.submit("record", record)
+    queue_jobs(server, 1)
+    server.run_batch()
+    assert submitter.join()["record"] == {claimed.id}
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT status, claimed_by FROM notifications WHERE id = :id"), {"id": claimed.id}).one()
+        first_notified = conn.execute(sa.text("SELECT first_notified_at FROM alerts WHERE id = :id"), {"id": alert_id}).scalar()
+    assert tuple(row) == ("sent", None) and first_notified is not None
+    assert server.stats["transactions"] == 2
+
+
+def test_without_a_writer_a_store_write_runs_in_a_transaction_of_its_own(sqlite_config, engine):
+    assert group_commit.submit(engine, StoreWrite("delivery.claim_due", {})) is NOT_RUNNING
+    raw = body("00000000000000e2")
+    with write_transaction(engine) as conn:
+        apply_job(conn, IngestJob(prepare(payload_mod.parse(raw), config=sqlite_config, now=T0), raw))
+    claimed = writer.write(engine, "delivery.claim_due", now=T0 + dt.timedelta(minutes=1), worker="engine-b",
+                           lease=dt.timedelta(minutes=2), limit=10)
+    assert len(claimed) == 1
+    with engine.connect() as conn:  # committed: another connection sees the lease
+        assert conn.execute(sa.text("SELECT claimed_by FROM notifications")).scalars().all() == ["engine-b"]
+
+
+def test_a_store_write_names_an_operation_never_a_function(sqlite_config, engine):
+    with write_transaction(engine) as conn, pytest.raises(KeyError):
+        StoreWrite("os.system", {"command": "true"}).run(conn)
 
 
 def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, server):
