@@ -44,6 +44,7 @@ def create_db_engine(
     lock_timeout: dt.timedelta = dt.timedelta(seconds=5),
     pool_size: int = 5,
     sqlite_synchronous: str = "FULL",
+    sqlite_temp_store: str | None = None,
 ) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
@@ -54,7 +55,7 @@ def create_db_engine(
         lock = None
         if database and database != ":memory:" and not database.startswith("file:"):
             lock = SqliteWriterLock(os.path.abspath(database) + ".writer-lock", timeout_s)
-        _configure_sqlite(engine, int(timeout_s * 1000), sqlite_synchronous, lock)
+        _configure_sqlite(engine, int(timeout_s * 1000), sqlite_synchronous, lock, sqlite_temp_store)
         return engine
     if parsed.get_backend_name() == "postgresql":
         ms = int(timeout_s * 1000)
@@ -76,7 +77,8 @@ def create_db_engine(
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: use sqlite:/// or postgresql://")
 
 
-def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str, lock: SqliteWriterLock | None) -> None:
+def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str, lock: SqliteWriterLock | None,
+                      temp_store: str | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # We issue BEGIN ourselves (below); pysqlite's implicit transactions would defeat BEGIN IMMEDIATE.
@@ -86,6 +88,8 @@ def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str, lock: Sqli
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA foreign_keys=ON")
+        if temp_store is not None:
+            cur.execute(f"PRAGMA temp_store={temp_store}")
         cur.close()
 
     @event.listens_for(engine, "begin")
