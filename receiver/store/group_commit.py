@@ -110,14 +110,28 @@ def _frame(obj: Any) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_frame(sock: socket.socket) -> Any:
+    """One answer: usually a single recv brings its header and its body (one job in flight per connection, so
+    nothing follows it)."""
     buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(min(n - len(buf), 1 << 20))
+    need = _HEADER.size
+    while len(buf) < need:
+        chunk = sock.recv(max(need - len(buf), 1 << 16))
         if not chunk:
             raise ConnectionResetError("writer closed the connection")
         buf += chunk
-    return bytes(buf)
+        if need == _HEADER.size and len(buf) >= _HEADER.size:
+            need += _HEADER.unpack_from(buf)[0]
+    return pickle.loads(memoryview(buf)[_HEADER.size:need])
+
+
+def _set_kernel_timeouts(sock: socket.socket, seconds: float) -> None:
+    """A blocking socket whose send and recv give up after `seconds` (EAGAIN). A Python timeout would do the same
+    with a poll() before every call, and each of those is one more GIL handoff in a threaded worker."""
+    whole = int(seconds)
+    timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
 # --- client: the gunicorn workers ----------------------------------------------------------------------------------
@@ -151,7 +165,7 @@ class GroupCommitClient:
             if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN):
                 return None  # no writer: not started (in-process app), restarting, or shutting down
             raise
-        sock.settimeout(self.reply_timeout_s)
+        _set_kernel_timeouts(sock, self.reply_timeout_s)
         with self._opened_lock:
             self._opened.add(sock)
         return sock
@@ -184,8 +198,7 @@ class GroupCommitClient:
                 if attempt == 2:
                     return NOT_RUNNING
         try:
-            (size,) = _HEADER.unpack(_recv_exact(local.sock, _HEADER.size))
-            status, value = pickle.loads(_recv_exact(local.sock, size))
+            status, value = _recv_frame(local.sock)
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             self._drop()
             raise WriterLost(f"no answer from the SQLite writer ({type(exc).__name__}): retry") from None

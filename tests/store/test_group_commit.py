@@ -498,8 +498,7 @@ def test_an_answer_larger_than_the_socket_buffer_arrives_whole(engine):
     received: list[object] = []
 
     def read() -> None:
-        (size,) = group_commit._HEADER.unpack(group_commit._recv_exact(theirs, group_commit._HEADER.size))
-        received.append(pickle.loads(group_commit._recv_exact(theirs, size)))
+        received.append(group_commit._recv_frame(theirs))
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -511,3 +510,35 @@ def test_an_answer_larger_than_the_socket_buffer_arrives_whole(engine):
         theirs.close()
     assert received == [(group_commit.OK, value)]
     assert peer in server._peers  # still connected: the slow path did not give up on it
+
+
+def test_a_writer_that_takes_the_job_and_never_answers_costs_a_writer_lost_after_the_reply_timeout(tmp_path):
+    """The client's sockets block, with the reply timeout enforced by the kernel (SO_RCVTIMEO): a stalled writer
+    still turns into a 503, not a request thread stuck for ever."""
+    directory = tmp_path / "run"
+    directory.mkdir(mode=0o700)
+    path = str(directory / "writer.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    client = GroupCommitClient(path, reply_timeout_s=0.3)
+    outcome: list[object] = []
+
+    def submit() -> None:
+        try:
+            outcome.append(client.submit({"job": "never answered"}))
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    accepted, _ = listener.accept()
+    try:
+        thread.join(10)
+        assert not thread.is_alive(), "submit() is still waiting for an answer that never comes"
+        [error] = outcome
+        assert isinstance(error, WriterLost) and is_unavailable(error)
+    finally:
+        client.close()
+        accepted.close()
+        listener.close()
