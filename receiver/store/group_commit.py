@@ -179,15 +179,17 @@ class GroupCommitClient:
     def submit(self, job: Any) -> Any:
         """Run `job` in the writer's next group transaction and return its result once committed. Returns
         NOT_RUNNING when no writer listens; raises StorageUnavailable (→ 503) or JobFailed (→ 500)."""
-        frame = _frame(job)
         local = self._local
         if getattr(local, "pid", None) != os.getpid():  # after fork: never share the parent's connection
             local.sock, local.pid = None, os.getpid()
+        frame = None
         for attempt in (1, 2):
             if local.sock is None:
                 local.sock = self._connect()
                 if local.sock is None:
                     return NOT_RUNNING
+            if frame is None:  # only once a writer listens: without one, the caller writes directly
+                frame = _frame(job)
             try:
                 local.sock.sendall(frame)
                 break
