@@ -119,4 +119,6 @@ def receiver_server(config: Config, options: dict, *, loader: Callable[[], Confi
         if supervisor is not None:
             supervisor.signal(signal.SIGHUP)  # the engine re-reads the file itself
 
+    if supervisor is not None:
+        options = {**options, "when_ready": supervisor.shutdown_hook()}
     return GunicornServer(load, options, on_reload=on_reload)

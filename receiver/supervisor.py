@@ -61,6 +61,21 @@ class Supervisor:
                         child.restarts += 1
                         child.start()
 
+    def shutting_down(self) -> None:
+        """serve is stopping: a child that exits from now on is not restarted. When the whole process group gets
+        the signal (Ctrl-C, systemd's default KillMode, `kill -- -PGID`), the children stop on their own while
+        gunicorn finishes its requests; they used to be restarted a second later, as if they had crashed."""
+        self._stopping.set()
+
+    def shutdown_hook(self):
+        """A gunicorn `when_ready` hook: chain our notice in front of the arbiter's handlers of the stop signals."""
+        def when_ready(_arbiter) -> None:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                previous = signal.getsignal(signum)
+                if callable(previous):
+                    signal.signal(signum, lambda n, frame, previous=previous: (self.shutting_down(), previous(n, frame)))
+        return when_ready
+
     def signal(self, signum: int) -> None:
         with self._lock:
             for child in self.children:

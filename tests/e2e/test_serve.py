@@ -7,15 +7,18 @@ import concurrent.futures
 import http.client
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 import yaml
 
 from ..support.fixtures import captures, raw, source_of
-from ..support.process import ReceiverProcess
+from ..support.process import ReceiverProcess, wait_until
 from ..web.test_webhook import expected_occurrences
 
 pytestmark = pytest.mark.e2e
@@ -165,3 +168,58 @@ def _numbered_body(sender: int, i: int) -> bytes:
     alert["fingerprint"] = f"{sender:08x}{i:08x}"
     alert["labels"]["instance"] = f"keepalive-{sender}-{i}:9100"
     return json.dumps(payload).encode()
+
+
+def test_a_stop_signal_to_the_whole_process_group_stops_every_child_without_restarting_it(tmp_path):
+    """Ctrl-C, systemd's default KillMode and `kill -- -PGID` signal serve and its children at once. The children
+    stop on their own while gunicorn finishes its requests; serve must not take that for a crash and start them
+    again (it used to, a second later)."""
+    path = tmp_path / "receiver.yml"
+    path.write_text(yaml.safe_dump({"database": {"url": f"sqlite:///{tmp_path}/receiver.db"}}))
+    receiver = ReceiverProcess(path, workers=2)
+    receiver.start().wait_ready()
+    body = raw("a_single_firing")
+    slow = socket.create_connection((receiver.host, receiver.port), timeout=30)
+    try:
+        assert post(receiver.url, body).status_code == 200
+
+        def children() -> set[int]:
+            return {int(pid) for pid in os.listdir("/proc")
+                    if pid.isdigit() and int(pid) != receiver.proc.pid and _session_of(int(pid)) == receiver.proc.pid}
+
+        helpers = {pid for pid in children() if b"receiver.engine.writer" in _cmdline(pid) or b" worker" in _cmdline(pid)}
+        assert len(helpers) == 2, "expected the SQLite writer and the engine"
+        # A request in flight keeps gunicorn's graceful shutdown going for as long as this test likes.
+        slow.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+        os.killpg(receiver.proc.pid, signal.SIGTERM)
+        wait_until(lambda: not helpers & children(), timeout=30, what="the writer and the engine to stop")
+        # The supervisor looks every 0.5 s and restarted after 1 s: watch for longer than that for a new child.
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            started = {pid for pid in children() if b"receiver.engine.writer" in _cmdline(pid) or b" worker" in _cmdline(pid)}
+            assert not started, f"restarted during shutdown: {started}"
+            time.sleep(0.1)
+        slow.sendall(body[10:])
+        assert slow.recv(1000).startswith(b"HTTP/1.1 200"), "the request in flight is finished (written directly)"
+        assert receiver.proc.wait(60) == 0, receiver.log()
+    finally:
+        slow.close()
+        receiver.stop()
+    log = receiver.log()
+    assert "child exited; restarting" not in log and log.count("started child") == 2, log
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
