@@ -31,7 +31,6 @@ from typing import Any, Callable, NamedTuple
 
 from ..store import delivery as delivery_store
 from ..store import group_commit
-from ..store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from ..domain import AlertStatus
 from ..store.db import create_db_engine, normalise_url, write_transaction
 from ..store.sql import sqlite_datetime
@@ -211,10 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     # they change in a statement journal, which past 64 KiB spills to a temporary file: one open, unlink and two
     # writes per page per transaction, about half of the writer's system calls. The batch is bounded (max_weight),
     # and so is the journal in memory.
-    # wal_autocheckpoint: checkpoints are the WalCheckpointer thread's (store/checkpoint.py); this is the backstop.
     engine = create_db_engine(args.database_url, lock_timeout=dt.timedelta(seconds=args.lock_timeout),
-                              sqlite_synchronous=args.synchronous,
-                              sqlite_pragmas={"temp_store": "MEMORY", "wal_autocheckpoint": BACKSTOP_PAGES})
+                              sqlite_synchronous=args.synchronous, sqlite_temp_store="MEMORY")
     path = group_commit.socket_path(engine)
     if path is None:
         parser.error("the database must be a SQLite file")
@@ -245,14 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.0)  # until the other writer goes away
     # Unpickling snapshots allocates a lot: keep what start-up built out of every collection.
     gc.freeze()
-    checkpointer = WalCheckpointer(engine.url.database, busy_ms=int(args.lock_timeout * 1000))
-    checkpointer.start()
     log.info("SQLite writer ready", extra={"socket": path, "pid": os.getpid()})
     try:
         server.serve(stopping=stopping, drain_s=args.drain)
     finally:
         server.stop_listening()
-        checkpointer.stop()
         engine.dispose()
     st = server.stats
     log.info("SQLite writer stopped", extra={**st, "seconds": round(st["seconds"], 3),

@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import sqlite3
 import weakref
-from typing import Iterator, Mapping
+from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -44,7 +44,7 @@ def create_db_engine(
     lock_timeout: dt.timedelta = dt.timedelta(seconds=5),
     pool_size: int = 5,
     sqlite_synchronous: str = "FULL",
-    sqlite_pragmas: Mapping[str, str | int] | None = None,
+    sqlite_temp_store: str | None = None,
 ) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
@@ -55,7 +55,7 @@ def create_db_engine(
         lock = None
         if database and database != ":memory:" and not database.startswith("file:"):
             lock = SqliteWriterLock(os.path.abspath(database) + ".writer-lock", timeout_s)
-        _configure_sqlite(engine, int(timeout_s * 1000), sqlite_synchronous, lock, dict(sqlite_pragmas or {}))
+        _configure_sqlite(engine, int(timeout_s * 1000), sqlite_synchronous, lock, sqlite_temp_store)
         return engine
     if parsed.get_backend_name() == "postgresql":
         ms = int(timeout_s * 1000)
@@ -78,7 +78,7 @@ def create_db_engine(
 
 
 def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str, lock: SqliteWriterLock | None,
-                      pragmas: dict[str, str | int]) -> None:
+                      temp_store: str | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # We issue BEGIN ourselves (below); pysqlite's implicit transactions would defeat BEGIN IMMEDIATE.
@@ -88,8 +88,8 @@ def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str, lock: Sqli
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA foreign_keys=ON")
-        for name, value in pragmas.items():  # a process's own needs (the SQLite writer's)
-            cur.execute(f"PRAGMA {name}={value}")
+        if temp_store is not None:
+            cur.execute(f"PRAGMA temp_store={temp_store}")
         cur.close()
 
     @event.listens_for(engine, "begin")
