@@ -55,7 +55,7 @@ class TwilioSmsSettings(FrozenModel):
     from_number: Phone = Field(alias="from")
     to: Annotated[tuple[Phone, ...], Field(min_length=1)]
     timeout: PositiveDuration = dt.timedelta(seconds=10)
-    # Not in the DESIGN example: lets tests and proxies point the channel elsewhere.
+    # Not in the example of docs/design.md: lets tests and proxies point the channel elsewhere.
     api_url: str = "https://api.twilio.com"
     # The levels this channel is told about at all (intents at other levels are never created).
     levels: Annotated[tuple[Level, ...], Field(min_length=1)] = (Level.L1,)

@@ -1,7 +1,7 @@
 """The generic `webhook` channel: POSTs one JSON document per message, HMAC-signed when a secret is set.
 
 The document is for machines: every alert of the message (no summary), times in ISO-8601 UTC, exactly the
-shape in DESIGN.md. `X-Alert-Receiver-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body bytes.
+shape in docs/design.md. `X-Alert-Receiver-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body bytes.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class WebhookSettings(FrozenModel):
 
 
 def document(message: Message) -> dict[str, Any]:
-    """The generic webhook document of DESIGN.md."""
+    """The generic webhook document of docs/design.md."""
     return {
         "kind": message.kind,
         "level": message.level,

@@ -1,4 +1,4 @@
-"""The typed receiver.yml: every section with its DESIGN defaults, validated strictly and cross-checked.
+"""The typed receiver.yml: every section with its defaults from docs/design.md, validated strictly and cross-checked.
 
 `Config()` is the configuration of a receiver started without a file. Field validation errors surface as pydantic
 ValidationErrors; cross-section checks (undefined channels, misplaced default route) raise ConfigError with

@@ -38,7 +38,7 @@ def plan_route(config: Config, labels: Mapping[str, str], level: Level, now: dt.
 
 def escalates(config: Config, route: ResolvedRoute, labels: Mapping[str, str]) -> bool:
     """False for a route with `escalate: false` and, whatever the routes say, for the dead-man's own alert
-    (DESIGN: the Watchdog is never escalated or notified; it only feeds the dead-man's switch)."""
+    (docs/design.md: the Watchdog is never escalated or notified; it only feeds the dead-man's switch)."""
     return route.escalate and labels.get("alertname") != config.deadman.alertname
 
 

@@ -38,7 +38,7 @@ class LevelDecision:
 def level_for(levels: LevelsSettings, labels: Mapping[str, str]) -> LevelDecision:
     """The level an occurrence starts at: its severity label through `levels.severity`, else `levels.default`.
 
-    A missing severity takes the default and counts as known (DESIGN: "info or missing → L3"); an unmapped one
+    A missing severity takes the default and counts as known (docs/design.md: "info or missing → L3"); an unmapped one
     takes the default too, with known=False.
     """
     severity = labels.get("severity") or None

@@ -1,6 +1,6 @@
 """What a webhook snapshot changes: a pure decision per alert against the stored occurrences of its fingerprint.
 
-Rules (DESIGN.md, "Identity"): at most one open occurrence per fingerprint; a firing snapshot updates it (keeping the
+Rules (docs/design.md, "Identity"): at most one open occurrence per fingerprint; a firing snapshot updates it (keeping the
 earliest startsAt) or opens a new one unless its startsAt is not later than the end of the last closed one (a late
 snapshot from an HA peer, or an alert resolved by hand that Alertmanager still reports); a resolved snapshot closes
 the open occurrence with Alertmanager's endsAt; resolution is final. A snapshot that changes nothing writes nothing.

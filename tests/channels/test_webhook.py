@@ -1,4 +1,4 @@
-"""The generic webhook: DESIGN.md's document exactly, every alert, HMAC over the exact body, extra headers."""
+"""The generic webhook: docs/design.md's document exactly, every alert, HMAC over the exact body, extra headers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""alertmanager/alertmanager.yml: amtool's verdict, who receives what, and the contract of DESIGN.md.
+"""alertmanager/alertmanager.yml: amtool's verdict, who receives what, and the contract of docs/design.md.
 
 - `amtool check-config` on the file as it is. The bearer token and SMTP password are files that exist
   only on the Alertmanager host; amtool 0.25 does not open them (Alertmanager reads them when it

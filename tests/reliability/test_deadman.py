@@ -209,7 +209,7 @@ def test_engine_metrics_show_last_seen_and_the_down_state(receiver):
 
 
 def test_the_watchdog_is_never_notified_even_without_an_escalate_false_route(make_config, clock):
-    """DESIGN: the Watchdog is never escalated or notified, whatever the routes say; here the only route would
+    """docs/design.md: the Watchdog is never escalated or notified, whatever the routes say; here the only route would
     page it at L3 and climb."""
     config = make_config(channels=CHANNELS, routes=[{"levels": {"L3": ["chat"], "L2": ["mail"], "L1": ["pager"]}}])
     app = create_app(config, clock=clock, registry=CollectorRegistry())

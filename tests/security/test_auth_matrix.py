@@ -67,7 +67,7 @@ POLICY: dict[tuple[str, str], Role | Session | str] = {
     # Orchestrators probe these without credentials; they say nothing stored.
     ("/-/healthy", "GET"): auth.PUBLIC,
     ("/-/ready", "GET"): auth.PUBLIC,
-    # The document says what exists, never anything stored (DESIGN: "everyone").
+    # The document says what exists, never anything stored (docs/design.md: "everyone").
     ("/api/v1/openapi.json", "GET"): auth.PUBLIC,
     # Open by default, as a Prometheus scrape config has no credentials unless told; auth.metrics_role closes it.
     ("/metrics", "GET"): auth.CONFIGURED,

@@ -3,7 +3,7 @@ token's path and timers substituted), the process on a loopback port with its v2
 sits between Alertmanager and alert-receiver and keeps both sides of every webhook.
 
 Run as Alertmanager runs in production, minus the network: `--cluster.listen-address=` (the default gossips on
-0.0.0.0:9094) and `--web.external-url` (DESIGN.md, "Alertmanager facts"). Every wait polls with a deadline.
+0.0.0.0:9094) and `--web.external-url` (docs/design.md, "Alertmanager facts"). Every wait polls with a deadline.
 """
 
 from __future__ import annotations

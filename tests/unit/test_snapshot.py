@@ -1,4 +1,4 @@
-"""The occurrence rules of DESIGN.md as a case table: what one snapshot alert changes."""
+"""The occurrence rules of docs/design.md as a case table: what one snapshot alert changes."""
 
 from __future__ import annotations
 
