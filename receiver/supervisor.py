@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Sequence
 
+from .wakeup import Wakeup
+
 log = logging.getLogger("receiver.supervisor")
 
 SUPERVISOR_PID_ENV = "RECEIVER_SUPERVISOR_PID"  # workers signal this process to reload everything
@@ -32,7 +34,7 @@ class Supervisor:
     def __init__(self, restart_delay: float = 1.0):
         self.children: list[Child] = []
         self.restart_delay = restart_delay
-        self._stopping = threading.Event()
+        self._stopping = Wakeup()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.pid: int | None = None

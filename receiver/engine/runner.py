@@ -23,6 +23,7 @@ from ..metrics import Metrics
 from ..render import Renderer
 from ..store import delivery as delivery_store
 from ..store.db import is_unavailable, read_transaction
+from ..wakeup import Wakeup
 from . import aggregates, deadman, reconcile, silences
 from .delivery import Dispatcher
 from .reload import apply_routes
@@ -49,8 +50,8 @@ class EngineRunner:
         self.load_config = load_config
         self.http = http or requests.Session()
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-        self.stop = threading.Event()
-        self.wake = threading.Event()  # set to run a tick now (reload, tests)
+        self.stop = Wakeup()
+        self.wake = Wakeup()  # set to run a tick now (reload, tests)
         self.dispatcher = Dispatcher(db, config, self._channels(config), clock=self.clock, metrics=metrics,
                                      worker=self.worker, lease=config.delivery.lease)
         self._threads: list[threading.Thread] = []

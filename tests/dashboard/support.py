@@ -19,10 +19,11 @@ def token_settings() -> list[dict]:
             {"name": "oncall", "token": TOKENS["write"], "role": "write"}]
 
 
-def hostile_body(severity: str = "info") -> bytes:
-    """a_single_firing as Alertmanager sent it, but the alert named `<script>alert(1)</script>`, carrying it in
-    a label and its summary too, at `severity`; the fingerprint dropped so that the receiver computes it."""
-    doc = json.loads(raw("a_single_firing"))
+def hostile_body(severity: str = "info", base: bytes | None = None) -> bytes:
+    """a_single_firing as Alertmanager sent it (or `base`, e.g. its `recent` form), but the alert named
+    `<script>alert(1)</script>`, carrying it in a label and its summary too, at `severity`; the fingerprint dropped
+    so that the receiver computes it."""
+    doc = json.loads(base or raw("a_single_firing"))
     alert = doc["alerts"][0]
     alert["labels"].update(alertname=SCRIPT, severity=severity, note=SCRIPT)
     alert["annotations"]["summary"] = f"summary {SCRIPT}"

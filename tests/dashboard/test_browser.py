@@ -19,7 +19,7 @@ import requests
 import yaml
 
 from ..support.binaries import require_binary
-from ..support.fixtures import ROOT, raw
+from ..support.fixtures import ROOT, recent
 from ..support.process import ReceiverProcess, wait_until
 from .support import SCRIPT, TOKENS, hostile_body, token_settings
 
@@ -115,10 +115,11 @@ def test_dashboard_journey_in_chromium(receiver, sink, browser):
 
     # The hostile alert first, its first message refused for good (400: dead at once), then a second alert.
     sink.answer(400)
-    post_webhook(receiver, hostile_body("info"))
+    # A real serve on the real clock: the captures are moved to now, or Statistics' "last 7 days" would not hold them.
+    post_webhook(receiver, hostile_body("info", recent("a_single_firing")))
     dead = wait_until(lambda: api(receiver, "/api/v1/notifications", status="dead")["notifications"], timeout=20,
                       what="the hostile alert's first message to die")
-    post_webhook(receiver, raw("g_routing_info"))  # HighErrorRate, info → L3
+    post_webhook(receiver, recent("g_routing_info"))  # HighErrorRate, info → L3
     hostile, other = id_of(receiver, SCRIPT), id_of(receiver, "HighErrorRate")
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
