@@ -53,7 +53,7 @@ def export_command(config_path, fmt, **filters) -> None:
     except ApiError as exc:
         raise click.UsageError(exc.detail) from None
     db = _db(config_path)
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer  # click.get_binary_stream is deprecated (gone in Click 9)
     export = Export(db, flt, fmt)
     try:
         for chunk in export:

@@ -17,6 +17,8 @@ PACKAGES = {
     "pg_ctl": "postgresql",
     "postgres": "postgresql",
     "wrk": "wrk",
+    "curl": "curl",
+    "faketime": "faketime",
 }
 
 # Debian keeps the PostgreSQL server binaries off PATH.
