@@ -108,6 +108,12 @@ def _serve(config_path, host, port, workers, migrate, engine, global_params, for
                 "Fix: add auth.tokens to receiver.yml (role webhook for Alertmanager), or set auth.required: false "
                 "to run open on purpose, or bind 127.0.0.1.")
         log.warning("auth: no tokens configured, the API is open to anyone who can reach %s:%s", host, port)
+    from .server import check_can_listen, listen_error
+
+    try:  # before any migration or child: a second serve on a taken port must say so at once, not after retries
+        check_can_listen(host, port)
+    except OSError as exc:
+        raise click.ClickException(listen_error(host, port, exc)) from None
     from .app import build_db
     from .store import migrate as migrations
 

@@ -6,9 +6,11 @@ by the new workers gunicorn starts and forwarded to the engine child; an invalid
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import signal
+import socket
 from typing import Callable
 
 from gunicorn.app.base import BaseApplication
@@ -41,6 +43,26 @@ class GunicornServer(BaseApplication):
     def load(self):
         # Runs in each worker after fork: every worker builds its own app and database pool.
         return self._load_app()
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind and listen on (host, port) the way gunicorn will, then let go: OSError when another process holds it.
+
+    SO_REUSEADDR as gunicorn sets it, so a port left in TIME_WAIT by a quick restart is never refused."""
+    family, socktype, proto, _, address = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+    with socket.socket(family, socktype, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+        probe.listen(1)
+
+
+def listen_error(host: str, port: int, exc: OSError) -> str:
+    """One line that says which address, why, and what to do."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (f"cannot listen on {where}: the address is already in use (another alert-receiver or another "
+                "program holds it). Fix: stop that process, or choose another port with --port or RECEIVER_PORT.")
+    return f"cannot listen on {where}: {exc.strerror or exc}. Fix: choose another --host/--port."
 
 
 def parse_proxies(allow_ips: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:

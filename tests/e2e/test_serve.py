@@ -112,6 +112,51 @@ def test_serve_refuses_a_public_address_without_tokens(tmp_path):
     assert "auth.required: false" in proc.stderr
 
 
+def test_serve_on_a_taken_port_fails_at_once_with_one_line_and_starts_nothing(tmp_path):
+    """A second serve on a busy port: exit 1 with one line that names the address, before any migration or child
+    (it used to log `serving`, start a writer and an engine, retry the bind five times and exit after ~7 s)."""
+    path = tmp_path / "receiver.yml"
+    path.write_text(yaml.safe_dump({"database": {"url": f"sqlite:///{tmp_path}/r.db"}}))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "receiver", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              env={"RECEIVER_CONFIG": str(path), "PATH": "/usr/bin:/bin"}, capture_output=True,
+                              text=True, timeout=60)
+        took = time.monotonic() - started
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if "cannot listen" in line]
+    assert errors == [f"Error: cannot listen on 127.0.0.1:{port}: the address is already in use (another "
+                      "alert-receiver or another program holds it). Fix: stop that process, or choose another port "
+                      "with --port or RECEIVER_PORT."], proc.stderr
+    assert "serving" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r.db").exists(), "migrated before finding the port taken"
+    assert took < 5, took  # no bind retries (gunicorn's five take ~5 s)
+
+
+def test_a_port_left_in_time_wait_by_a_quick_restart_is_not_refused():
+    from receiver.server import check_can_listen
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    served, _ = listener.accept()
+    served.close()  # the server side closes first: its end of the connection stays in TIME_WAIT
+    listener.close()
+    client.close()
+    check_can_listen("127.0.0.1", port)  # raises OSError if refused
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        with pytest.raises(OSError):
+            check_can_listen("127.0.0.1", busy.getsockname()[1])
+
+
 def webhook_requests_by_process(metrics_dir) -> dict[int, float]:
     """alert_receiver_webhook_requests_total per process, from prometheus_client's per-process files."""
     from prometheus_client.mmap_dict import MmapedDict
