@@ -121,9 +121,10 @@ def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
     events = conn.execute(
         sa.select(_events).where(_events.c.alert_id == alert_id).order_by(_events.c.at, _events.c.id)
     )
+    # Events and messages are numbered apart: an entry's id says which, so it is unique within the timeline.
     timeline = [
         {
-            "id": e.id,
+            "id": f"event:{e.id}",
             "at": iso(e.at),
             "kind": e.kind,
             "actor": e.actor,
@@ -149,7 +150,7 @@ def _deliveries(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
                   m.last_error)
         .join(_items, _items.c.notification_id == m.id).where(_items.c.alert_id == alert_id).order_by(m.id))
     return [{
-        "id": r.id,
+        "id": f"notification:{r.id}",
         "at": iso(r.sent_at or r.last_attempt_at or r.created_at),
         "kind": "notified",
         "actor": "engine",

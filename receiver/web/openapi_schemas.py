@@ -104,7 +104,9 @@ ALERT_FIELDS: dict[str, Schema] = {
 }
 
 TIMELINE_EVENT = obj({
-    "id": ID, "at": TIME, "kind": {"type": "string", "enum": EVENT_KINDS},
+    "id": {"type": "string", "pattern": "^(event|notification):[0-9]+$",
+           "description": "unique within the timeline: `event:<n>` or `notification:<n>` (the delivery's id)"},
+    "at": TIME, "kind": {"type": "string", "enum": EVENT_KINDS},
     "actor": nullable(STR), "comment": nullable(STR),
     "from_level": nullable(LEVEL), "to_level": nullable(LEVEL),
     "details": {"type": ["object", "null"]},
@@ -261,7 +263,7 @@ SCHEMAS: dict[str, Schema] = {
         "total": array(INT),
         "totals": COUNTS,
     }),
-    "Health": obj(HEALTH_FIELDS, description="0–100; see README for the formula"),
+    "Health": obj(HEALTH_FIELDS, description="0–100; the formula is in docs/statistics.md, \"Service health\""),
     "HealthReport": obj({"period": ref("Period"), **HEALTH_FIELDS}),
     "DailyReport": obj({
         "date": {"type": "string", "format": "date"}, "tz": STR, "period": ref("Period"),

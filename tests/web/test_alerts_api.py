@@ -91,6 +91,16 @@ def test_one_alert_with_its_timeline_and_unicode_intact(seeded):
     assert shown["timeline"][1]["details"]["status"] == "pending"  # the first page, queued in the same commit
 
 
+def test_timeline_ids_are_unique_and_say_what_they_number(client):
+    """Events and messages are numbered apart: the first alert's `received` event and its first message are both 1
+    in their tables, and used to share `"id": 1` in one timeline."""
+    post(client, raw("a_single_firing"))
+    [alert] = ids(client)
+    timeline = client.get(f"/api/v1/alerts/{alert['id']}").get_json()["timeline"]
+    assert [(e["id"], e["kind"]) for e in timeline] == [("event:1", "received"), ("notification:1", "notified")]
+    assert timeline[1]["details"]["notification_id"] == 1
+
+
 def test_unknown_id_is_404(client):
     r = client.get("/api/v1/alerts/999999")
     assert r.status_code == 404 and r.get_json()["error"] == "not_found"
