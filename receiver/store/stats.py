@@ -9,7 +9,7 @@ aggregates, p50/p90 come from the merged duration histograms (rollups.py buckets
 of the exact value or its neighbour: off by less than one bucket, < 29 % above 1 s); raw-only answers interpolate
 exactly.
 
-Definitions (the README documents them; the tests recompute them independently):
+Definitions (docs/statistics.md documents them; the tests recompute them independently):
 - an occurrence is in a period when its `starts_at` is in [since, until);
 - MTTA: first notification sent → first acknowledgement (`first_notified_at` → `first_acked_at`), for occurrences
   that have both; an ack before the first send counts as 0;

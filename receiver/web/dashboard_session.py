@@ -1,6 +1,6 @@
 """How a browser signs in to the dashboard, what it may do, and why its actions cannot be forged.
 
-Design (the README's "Dashboard" section says the same):
+Design (docs/dashboard.md, "Signing in", says the same):
 
 - **Sign-in.** With tokens configured, the dashboard's pages need a token of role `read` (or any role that implies
   it); acting (ack, resolve, retry) needs `write`. A person types a token once into the sign-in form. The browser

@@ -35,8 +35,9 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.05, what: str =
 
 class ReceiverProcess:
     def __init__(self, config_path: str, *, host: str = "127.0.0.1", workers: int = 3, extra_env: dict | None = None,
-                 log_path: str | None = None):
+                 log_path: str | None = None, cwd: str | None = None):
         self.config_path = str(config_path)
+        self.cwd = cwd  # where relative paths in the config (a SQLite file) land
         self.host = host
         self.port = free_port()
         self.workers = workers
@@ -54,7 +55,7 @@ class ReceiverProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "receiver", "serve", "--host", self.host, "--port", str(self.port),
              "--workers", str(self.workers), *args],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> "ReceiverProcess":

@@ -77,11 +77,11 @@ def test_is_loopback(host, loopback):
     assert is_loopback(host) is loopback
 
 
-def test_the_readme_config_example_is_valid(run, tmp_path):
+def test_the_configuration_reference_example_is_valid(run, tmp_path):
     import re
 
-    readme = (CONFIGS.parents[2] / "README.md").read_text()
-    example = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("database:"))
+    reference = (CONFIGS.parents[2] / "docs" / "configuration.md").read_text()
+    example = next(b for b in re.findall(r"```yaml\n(.*?)```", reference, re.S) if b.startswith("database:"))
     secret = tmp_path / "read-token"
     secret.write_text("read-secret\n")
     path = tmp_path / "receiver.yml"
