@@ -109,17 +109,31 @@ def test_reload_changes_a_timer_without_restart(receiver_for, sink, tmp_path):
     post(receiver, "g_routing_info")
     sink.wait_for(1, timeout=15)
     pid = receiver.proc.pid
+    workers_before = web_worker_pids(receiver)
     write_config(tmp_path / "receiver.yml", sink, f"sqlite:///{tmp_path}/receiver.db", FAST)
     r = requests.post(receiver.url + "/-/reload", timeout=10)
     assert r.status_code == 200, r.text
     wait_until(lambda: ("l2", "escalated", "L2") in heard(sink), timeout=20, what="escalation under the new timer")
     assert receiver.proc.poll() is None and receiver.proc.pid == pid
+    # The valid reload restarts the web workers; each new one reports the arbiter's last reload as it starts. Let
+    # them all be up first, or one booting late overwrites the refusal below with its 1 (seen on a loaded machine).
+    wait_until(lambda: not (web_worker_pids(receiver) & workers_before) and len(web_worker_pids(receiver)) == 2,
+               timeout=30, what="the web workers to be replaced")
     # An invalid file is refused and the running config stays.
     (tmp_path / "receiver.yml").write_text("escalation: {tick: 0s}\n")
     r = requests.post(receiver.url + "/-/reload", timeout=10)
     assert r.status_code == 400 and "tick" in r.json()["detail"]
     metrics = requests.get(receiver.url + "/metrics", timeout=10).text
     assert "alert_receiver_config_last_reload_successful 0.0" in metrics
+
+
+def web_worker_pids(receiver: ReceiverProcess) -> set[int]:
+    """serve's gunicorn workers: its children that run serve's own command line (forks), not the writer or engine."""
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-P", str(receiver.proc.pid), "-f", "receiver serve"], capture_output=True,
+                         text=True).stdout.split()
+    return {int(pid) for pid in out}
 
 
 def engine_pid(receiver: ReceiverProcess) -> int:
