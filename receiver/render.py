@@ -21,12 +21,18 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
+from receiver.channels import markup
 from receiver.channels.text import cut, human_duration, iso, message_context, minimal_text, one_line, source_of
 from receiver.domain import Level, Message, MessageAlert, NotificationKind
 
 log = logging.getLogger("receiver.render")
 
 HTML_SUFFIXES = (".html", ".htm")
+# Templates whose output is markup other than HTML, and its escaping (slack/text.j2 is plain: the channel escapes).
+MARKUP_TEMPLATES: dict[str, Callable[[str], str]] = {
+    "slack/title.j2": markup.mrkdwn, "slack/alert.j2": markup.mrkdwn,
+    "msteams/title.j2": markup.teams_md, "msteams/alert.j2": markup.teams_md,
+}
 
 
 def is_per_alert(template_name: str) -> bool:
@@ -58,11 +64,6 @@ def _duration(value: dt.timedelta | None) -> str:
     return "" if value is None else human_duration(value)
 
 
-def _mrkdwn(text: str) -> str:
-    """Slack mrkdwn escaping: only &, < and > are special (<url|text> links, <!here> mentions)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 FILTERS: dict[str, Callable[..., Any]] = {
     "since": _since,
     "duration": _duration,
@@ -71,7 +72,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "iso": iso,
     "labels": _labels,
     "source": source_of,  # {{ alert|source }}: instance, else service, job, ...
-    "mrkdwn": _mrkdwn,
+    # Escaping for each channel's markup: mrkdwn, slack_url, teams_md, teams_url, http_url, plain.
+    **markup.FILTERS,
 }
 
 
@@ -141,7 +143,9 @@ class Renderer:
         text = minimal_text(context)
         if template_name.endswith(HTML_SUFFIXES):
             return f"<pre>{escape(text)}</pre>"
-        return text
+        # The minimal message is plain text: escaped for the markup its template would have written.
+        escape_markup = MARKUP_TEMPLATES.get(template_name)
+        return escape_markup(text) if escape_markup else text
 
     def render_message(self, template_name: str, message: Message) -> str:
         return self.render(template_name, **message_context(message))

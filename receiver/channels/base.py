@@ -5,7 +5,6 @@ retry can help. The retry loop, bookkeeping, rate limits and logging of outcomes
 from __future__ import annotations
 
 import abc
-import base64
 import datetime as dt
 import email.utils
 import urllib.parse
@@ -14,6 +13,9 @@ from typing import TYPE_CHECKING, ClassVar, Iterable
 from pydantic import BaseModel
 
 from receiver.domain import Message
+from receiver.logs import redact
+
+BODY_QUOTED = 200  # characters of a provider's error answer quoted in a DeliveryError (and so in last_error)
 
 if TYPE_CHECKING:
     import requests
@@ -92,13 +94,16 @@ def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) ->
     return max(0.0, (when - now).total_seconds())
 
 
-def check_response(response: "requests.Response", *, what: str, retryable_codes: Iterable[int] = ()) -> None:
+def check_response(response: "requests.Response", *, what: str, retryable_codes: Iterable[int] = (),
+                   secrets: Iterable[str] = ()) -> None:
     """Raise DeliveryError unless the response is 2xx. 429 and 5xx are retryable (with Retry-After), as are
-    the channel's `retryable_codes`; every other status is permanent. `what` names the call, never its URL."""
+    the channel's `retryable_codes`; every other status is permanent. `what` names the call, never its URL; the
+    body quoted has `secrets` masked."""
     status = response.status_code
     if 200 <= status < 300:
         return
-    body = (response.text or "").strip().replace("\n", " ")[:200]
+    # Masked whole, then cut: cutting first would leave a secret straddling the cut all but its last characters.
+    body = redact((response.text or "").strip().replace("\n", " "), secrets)[:BODY_QUOTED]
     reason = f"{what}: HTTP {status}" + (f": {body}" if body else "")
     retryable = status == 429 or status >= 500 or status in set(retryable_codes)
     raise DeliveryError(reason, retryable=retryable,
@@ -155,15 +160,6 @@ def request_error(exc: "requests.RequestException", *, what: str) -> DeliveryErr
     return DeliveryError(f"{what}: request failed ({type(exc).__name__}){detail}", retryable=True)
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every occurrence of each secret replaced by ********, the longest first (one may hold
-    another)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret and len(secret) >= 4:  # shorter is no secret, and masking it would garble the text
-            text = text.replace(secret, "********")
-    return text
-
-
 def url_secrets(url: str) -> list[str]:
     """The parts of a URL that may be credentials: the URL, its path and query, each long path segment (Slack's
     and Teams' webhook tokens are path segments), and any user:password."""
@@ -183,14 +179,10 @@ def post(http: "requests.Session", url: str, *, what: str, timeout: dt.timedelta
     secrets = list(secrets)
     auth = kwargs.get("auth")
     if isinstance(auth, tuple) and len(auth) == 2:  # basic auth: the password, and the header's form of it
-        secrets += [str(auth[1]), base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()]
+        secrets += [str(auth[1]), f"{auth[0]}:{auth[1]}"]
     try:
         response = http.post(url, timeout=http_timeout(timeout), allow_redirects=False, **kwargs)
     except requests.RequestException as exc:
         raise request_error(exc, what=what) from None
-    try:
-        check_response(response, what=what, retryable_codes=retryable_codes)
-    except DeliveryError as exc:
-        reason = redact(exc.reason, [*url_secrets(url), *secrets])
-        raise DeliveryError(reason, retryable=exc.retryable, retry_after=exc.retry_after) from None
+    check_response(response, what=what, retryable_codes=retryable_codes, secrets=[*url_secrets(url), *secrets])
     return response

@@ -18,13 +18,16 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from receiver.channels.base import Channel, DeliveryError
+from receiver.channels.markup import plain
 from receiver.channels.text import cut, one_line
 from receiver.domain import Message
 from receiver.fields import FieldError, FrozenModel, Integer, PositiveDuration, Secret
+from receiver.logs import redact
 
 log = logging.getLogger("receiver.channels.email")
 
 SUBJECT_LIMIT = 200
+REASON_LIMIT = 500
 
 
 def _address(value: str) -> str:
@@ -85,23 +88,25 @@ class EmailSettings(FrozenModel):
         return self
 
 
-def _smtp_error(exc: smtplib.SMTPException, what: str) -> DeliveryError:
-    """SMTP reply codes (RFC 5321 §4.2.1): 4xx transient, 5xx permanent."""
+def _smtp_error(exc: smtplib.SMTPException, what: str, secrets: list[str]) -> DeliveryError:
+    """SMTP reply codes (RFC 5321 §4.2.1): 4xx transient, 5xx permanent. The server's words are quoted with the
+    credentials masked (a 535 may quote the AUTH line) before they are cut."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = exc.recipients
         codes = [code for code, _ in refused.values()]
         detail = "; ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items())
-        return DeliveryError(f"{what}: every recipient refused: {detail}"[:500],
+        return DeliveryError(redact(f"{what}: every recipient refused: {detail}", secrets)[:REASON_LIMIT],
                              retryable=all(400 <= code < 500 for code in codes))
     if isinstance(exc, smtplib.SMTPResponseException):
         code = exc.smtp_code
         # A code outside 4xx/5xx (smtplib's -1 for a lost connection) is trouble on the way: retry.
-        return DeliveryError(f"{what}: {code} {_text(exc.smtp_error)}"[:500], retryable=not 500 <= code < 600)
+        return DeliveryError(redact(f"{what}: {code} {_text(exc.smtp_error)}", secrets)[:REASON_LIMIT],
+                             retryable=not 500 <= code < 600)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return DeliveryError(f"{what}: the server closed the connection", retryable=True)
     # SMTPNotSupportedError (no STARTTLS or AUTH offered) and "no suitable authentication method": the server
     # does not do what the settings ask; a retry will not change that, and falling back to cleartext must not.
-    return DeliveryError(f"{what}: {exc}"[:500], retryable=False)
+    return DeliveryError(redact(f"{what}: {exc}", secrets)[:REASON_LIMIT], retryable=False)
 
 
 def _text(value: bytes | str) -> str:
@@ -114,7 +119,8 @@ class EmailChannel(Channel):
 
     def build(self, message: Message) -> EmailMessage:
         s = self.settings
-        subject = cut(one_line(self.renderer.render_message("email/subject.j2", message)), SUBJECT_LIMIT)
+        # Control characters out of every part (markup.plain): the HTML part is autoescaped by its template.
+        subject = cut(one_line(plain(self.renderer.render_message("email/subject.j2", message))), SUBJECT_LIMIT)
         mail = EmailMessage()
         mail["Subject"] = subject or "alert-receiver notification"
         mail["From"] = s.from_addr
@@ -125,8 +131,8 @@ class EmailChannel(Channel):
         domain = email.utils.parseaddr(s.from_addr)[1].rpartition("@")[2]
         mail["Message-ID"] = f"<alert-receiver.{message.notification_id}.{int(message.created_at.timestamp())}@{domain}>"
         mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to the pager
-        mail.set_content(self.renderer.render_message("email/body.txt.j2", message))
-        mail.add_alternative(self.renderer.render_message("email/body.html", message), subtype="html")
+        mail.set_content(plain(self.renderer.render_message("email/body.txt.j2", message)))
+        mail.add_alternative(plain(self.renderer.render_message("email/body.html", message)), subtype="html")
         return mail
 
     def _connect(self) -> smtplib.SMTP:
@@ -144,6 +150,16 @@ class EmailChannel(Channel):
             raise
         return client
 
+    def secrets(self) -> list[str]:
+        """What an SMTP reply must not show: the password, and the login lines built from it (AUTH PLAIN's
+        \\0user\\0password, user:password); redact also finds their base64 forms."""
+        s = self.settings
+        if s.password is None:
+            return []
+        password = s.password.reveal()
+        return [password, f"\0{s.username}\0{password}", f"{s.username}\0{s.username}\0{password}",
+                f"{s.username}:{password}"]
+
     def send(self, message: Message) -> None:
         s = self.settings
         what = f"smtp {s.smtp_host}:{s.smtp_port}"
@@ -159,18 +175,20 @@ class EmailChannel(Channel):
             finally:
                 _close(client)
         except smtplib.SMTPException as exc:  # before OSError: SMTPException is one
-            raise _smtp_error(exc, what) from None
+            raise _smtp_error(exc, what, self.secrets()) from None
         except ssl.SSLCertVerificationError as exc:
             # Retryable: a certificate is fixed on the server side while the retries run.
             raise DeliveryError(f"{what}: certificate verification failed ({exc.verify_message})",
                                 retryable=True) from None
         except (OSError, EOFError) as exc:  # refused, unreachable, timed out, TLS failures
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise DeliveryError(f"{what}: connection failed ({reason})", retryable=True) from None
+            raise DeliveryError(redact(f"{what}: connection failed ({reason})", self.secrets()),
+                                retryable=True) from None
         if refused:
             # Some recipients got it: retrying would page them again, so this counts as sent, loudly.
             log.warning("some e-mail recipients were refused", extra={
-                "channel": self.name, "refused": {r: f"{c} {_text(m)}" for r, (c, m) in refused.items()}})
+                "channel": self.name,
+                "refused": {r: redact(f"{c} {_text(m)}", self.secrets()) for r, (c, m) in refused.items()}})
 
 
 def _close(client: smtplib.SMTP) -> None:

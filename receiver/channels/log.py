@@ -6,6 +6,7 @@ import logging
 from typing import Literal
 
 from receiver.channels.base import Channel
+from receiver.channels.markup import plain
 from receiver.domain import Message
 from receiver.fields import FrozenModel
 
@@ -27,7 +28,8 @@ class LogChannel(Channel):
     settings: LogSettings
 
     def send(self, message: Message) -> None:
-        text = self.renderer.render_message("log/text.j2", message)
+        # Control characters out: a label must not write terminal escapes (or NULs) into the receiver's log.
+        text = plain(self.renderer.render_message("log/text.j2", message))
         log.log(_LEVELS[self.settings.level], "%s", text, extra={
             "channel": self.name,
             "notification_id": message.notification_id,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from receiver.channels.base import Channel, DeliveryError, post
+from receiver.channels.markup import http_url, teams_md, teams_url
 from receiver.channels.text import cut, minimal_alert_line
 from receiver.domain import Message
 from receiver.fields import FrozenModel, PositiveDuration, Secret, check_url
@@ -66,8 +67,8 @@ class MsTeamsChannel(Channel):
         body = [heading, *blocks]
         if left_out:
             note = f"… and {left_out} more alert{'s' if left_out != 1 else ''} not shown ({len(message.alerts)} in all)"
-            if message.receiver_url:
-                note += f": [alert-receiver]({message.receiver_url})"
+            if teams_url(message.receiver_url):
+                note += f": [alert-receiver]({teams_url(message.receiver_url)})"
             body.append({"type": "TextBlock", "text": note, "wrap": True, "isSubtle": True, "separator": True})
         card: dict[str, Any] = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -76,8 +77,9 @@ class MsTeamsChannel(Channel):
             "msteams": {"width": "Full"},
             "body": body,
         }
-        if message.receiver_url:
-            card["actions"] = [{"type": "Action.OpenUrl", "title": "Open alert-receiver", "url": message.receiver_url}]
+        if http_url(message.receiver_url):
+            card["actions"] = [{"type": "Action.OpenUrl", "title": "Open alert-receiver",
+                                "url": http_url(message.receiver_url)}]
         return envelope(card)
 
     def payload(self, message: Message) -> bytes:
@@ -88,7 +90,8 @@ class MsTeamsChannel(Channel):
                    "text": cut(self.renderer.render_message("msteams/title.j2", message), HEADING_LIMIT)}
         blocks = []
         for alert in message.shown:
-            text = self.renderer.render_alert("msteams/alert.j2", message, alert) or minimal_alert_line(alert)
+            text = (self.renderer.render_alert("msteams/alert.j2", message, alert)
+                    or teams_md(minimal_alert_line(alert)))
             style = "good" if alert.status == "resolved" else LEVEL_STYLES.get(alert.level, "default")
             blocks.append({"type": "Container", "style": style, "separator": True,
                            "items": [{"type": "TextBlock", "text": cut(text, ALERT_TEXT_LIMIT), "wrap": True}]})

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from receiver.channels.base import Channel, RateLimit, post
+from receiver.channels.markup import http_url, plain
 from receiver.channels.text import cut, iso, one_line, source_of
 from receiver.domain import Message, MessageAlert
 from receiver.fields import FrozenModel, Integer, PositiveDuration, Secret, check_url
@@ -123,13 +124,15 @@ class PagerDutyChannel(Channel):
         }
         if action != "trigger":
             return event  # acknowledge and resolve take nothing else
-        summary = one_line(self.renderer.render_alert("pagerduty/alert_summary.j2", message, alert))
+        # The fields PagerDuty shows are plain text: control characters out. custom_details are data, kept whole.
+        summary = one_line(plain(self.renderer.render_alert("pagerduty/alert_summary.j2", message, alert)))
+        source = self.settings.source or alert.labels.get("instance") or source_of(alert) or "alert-receiver"
         event["payload"] = {
-            "summary": cut(summary or alert.alertname, SUMMARY_LIMIT),
-            "source": self.settings.source or alert.labels.get("instance") or source_of(alert) or "alert-receiver",
+            "summary": cut(summary or plain(alert.alertname), SUMMARY_LIMIT),
+            "source": plain(source),
             "severity": severity_of(alert, message.level),
             "timestamp": iso(alert.starts_at),
-            "class": alert.alertname,
+            "class": plain(alert.alertname),
             "custom_details": {
                 "level": alert.level,
                 "kind": message.kind,
@@ -139,17 +142,17 @@ class PagerDutyChannel(Channel):
             },
         }
         if alert.labels.get("service"):
-            event["payload"]["component"] = alert.labels["service"]
+            event["payload"]["component"] = plain(alert.labels["service"])
         if alert.labels.get("team"):
-            event["payload"]["group"] = alert.labels["team"]
+            event["payload"]["group"] = plain(alert.labels["team"])
         event["client"] = "alert-receiver"
-        if message.receiver_url:
-            event["client_url"] = message.receiver_url
-        links = [{"href": alert.generator_url, "text": "Prometheus: the alert's expression"}] if alert.generator_url else []
-        if alert.url:
-            links.append({"href": alert.url, "text": "alert-receiver: the alert's timeline"})
-        if alert.annotations.get("runbook_url"):
-            links.append({"href": alert.annotations["runbook_url"], "text": "Runbook"})
+        if http_url(message.receiver_url):
+            event["client_url"] = http_url(message.receiver_url)
+        # Links only to http(s): PagerDuty's pages make them clickable, and javascript: must not be.
+        candidates = [(alert.generator_url, "Prometheus: the alert's expression"),
+                      (alert.url, "alert-receiver: the alert's timeline"),
+                      (alert.annotations.get("runbook_url"), "Runbook")]
+        links = [{"href": http_url(href), "text": text} for href, text in candidates if http_url(href)]
         if links:
             event["links"] = links
         return event

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from receiver.channels.base import Channel, RateLimit, post
+from receiver.channels.markup import mrkdwn
 from receiver.channels.text import cut, minimal_alert_line
 from receiver.domain import Message
 from receiver.fields import FrozenModel, Number, PositiveDuration, Secret, check_url
@@ -69,13 +70,15 @@ class SlackChannel(Channel):
         return RateLimit(count=self.settings.rate_limit_per_second, per=1.0)
 
     def payload(self, message: Message) -> dict[str, Any]:
-        text = self.renderer.render_message("slack/text.j2", message)
+        # slack/text.j2 is plain text, but Slack reads `text` and `fallback` as mrkdwn: escaped here, so that
+        # an alertname of <!channel> cannot ping anyone, whatever an override template does.
+        text = mrkdwn(self.renderer.render_message("slack/text.j2", message))
         blocks = [_section(self.renderer.render_message("slack/title.j2", message) or text)]
         shown = message.shown
         room = MAX_BLOCKS - 2  # the headline, and a note when alerts do not fit
         for alert in shown[:room]:
             section = self.renderer.render_alert("slack/alert.j2", message, alert)
-            blocks.append(_section(section or minimal_alert_line(alert)))  # Slack rejects an empty section
+            blocks.append(_section(section or mrkdwn(minimal_alert_line(alert))))  # Slack rejects an empty section
         if len(shown) > room:
             more = len(message.alerts) - room
             blocks.append({"type": "context", "elements": [

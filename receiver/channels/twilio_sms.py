@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
 from receiver.channels.base import Channel, DeliveryError, post
+from receiver.channels.markup import plain
 from receiver.channels.text import cut, message_context, minimal_text, one_line
 from receiver.domain import Level, Message
 from receiver.fields import FieldError, FrozenModel, PositiveDuration, Secret, check_url
@@ -82,7 +83,7 @@ class TwilioSmsChannel(Channel):
         return level in {lvl.value for lvl in self.settings.levels}
 
     def body(self, message: Message) -> str:
-        text = self.renderer.render_message("twilio_sms/body.j2", message)
+        text = plain(self.renderer.render_message("twilio_sms/body.j2", message))
         if not text.strip():
             text = minimal_text(message_context(message))
         link = message.alerts[0].url if len(message.alerts) == 1 else message.receiver_url

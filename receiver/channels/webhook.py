@@ -93,7 +93,9 @@ class WebhookChannel(Channel):
 
     def send(self, message: Message) -> None:
         body, headers = self.request(message)
-        secrets = [v for k, v in self.settings.headers.items() if _SENSITIVE_HEADER_RE.search(k)]
+        # A credential header's value, and its last word: "Bearer <token>" may be echoed as the token alone.
+        secrets = [part for k, v in self.settings.headers.items() if _SENSITIVE_HEADER_RE.search(k)
+                   for part in (v, *v.split()[-1:])]
         if self.settings.hmac_secret is not None:
             secrets.append(self.settings.hmac_secret.reveal())
         post(self.http, self.settings.url, what="webhook", timeout=self.settings.timeout,

@@ -35,7 +35,7 @@ def test_the_exact_request(make_channel, mock_http):
             "msteams": {"width": "Full"},
             "body": [
                 {"type": "TextBlock", "wrap": True, "weight": "Bolder", "size": "Medium", "color": "Attention",
-                 "text": "[L1 FIRING] HighCPUUsage (1 alert)"},
+                 "text": "\\[L1 FIRING\\] HighCPUUsage \\(1 alert\\)"},  # markdown: shown as written
                 {"type": "Container", "style": "attention", "separator": True, "items": [{
                     "type": "TextBlock", "wrap": True,
                     "text": "**HighCPUUsage** · firing · L1 · api-gw-1.internal:9100 · for 12m\n\n"
