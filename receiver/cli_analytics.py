@@ -2,7 +2,8 @@
 
 Both run the same code as the API in-process (receiver.store.export, receiver.engine.retention), straight on the
 database named by receiver.yml: `export` streams the same rows as GET /api/v1/alerts/export.csv to stdout with
-constant memory; `purge` folds and deletes like DELETE /api/v1/history, without the API's time budget.
+constant memory (on a terminal, without control characters); `purge` folds and deletes like DELETE
+/api/v1/history, without the API's time budget.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def export_command(config_path, fmt, **filters) -> None:
     from werkzeug.datastructures import MultiDict
 
     from .store.export import Export
+    from .text_safety import terminal_text
     from .web.errors import ApiError
     from .web.params import alert_filter
 
@@ -54,10 +56,12 @@ def export_command(config_path, fmt, **filters) -> None:
         raise click.UsageError(exc.detail) from None
     db = _db(config_path)
     out = sys.stdout.buffer  # click.get_binary_stream is deprecated (gone in Click 9)
+    # A file or pipe gets the rows as they are; a terminal must not obey the escape sequences in label values.
+    shown = terminal_text if out.isatty() else str
     export = Export(db, flt, fmt)
     try:
         for chunk in export:
-            out.write(chunk.encode("utf-8"))
+            out.write(shown(chunk).encode("utf-8"))
         out.flush()
     except BrokenPipeError:  # `| head`: the reader has gone, which is not an error
         sys.stderr.close()

@@ -1,14 +1,20 @@
 """`alert-receiver stats …`: the statistics API from the command line. Each command asks the API in-process
-(the same code, so the same numbers) and prints a table on a terminal, JSON (or CSV) when piped."""
+(the same code, so the same numbers) and prints a table on a terminal, JSON (or CSV) when piped.
+
+Label values are untrusted: CSV cells that a spreadsheet would run are neutralised, and nothing printed on a
+terminal carries a control character (receiver.text_safety)."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from typing import Any
 
 import click
+
+from .text_safety import neutralise, table_cell, terminal_text
 
 _FILTERS = [
     click.option("--since", help="RFC 3339 or Unix seconds (default: 7 days before --until)"),
@@ -55,31 +61,54 @@ def _ask(config_path: str | None, path: str, query: dict[str, Any]) -> dict[str,
 
 
 def _emit(rows: list[dict[str, Any]], document: dict[str, Any], fmt: str | None) -> None:
-    fmt = fmt or ("table" if sys.stdout.isatty() else "json")
+    on_terminal = sys.stdout.isatty()
+    fmt = fmt or ("table" if on_terminal else "json")
     if fmt == "json":
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(document, indent=2))  # ASCII: control characters are written as escapes
         return
     if not rows:
         click.echo("(no rows)")
         return
-    columns = list(rows[0])
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+        text = _csv(rows)
+        # A file or pipe gets the values as they are; a terminal must not obey the escape sequences in them.
+        click.echo(terminal_text(text) if on_terminal else text, nl=False)
         return
-    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns}
-    click.echo("  ".join(c.ljust(widths[c]) for c in columns))
-    for r in rows:
-        click.echo("  ".join(_cell(r.get(c)).ljust(widths[c]) for c in columns))
+    _table(rows)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV, text cells a spreadsheet would run as formulas neutralised (as the API's export does).
+    Headers too: `trends --group-by service` names columns after services."""
+    columns = list(rows[0])
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([neutralise(c) for c in columns])
+    writer.writerows([_csv_cell(r.get(c)) for c in columns] for r in rows)
+    return buf.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    return neutralise(value) if isinstance(value, str) else value  # a negative number is not a formula
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
+    keys = list(rows[0])
+    cells = [[_cell(r.get(k)) for k in keys] for r in rows]
+    headers = [table_cell(k) for k in keys]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    for row in cells:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
 
 
 def _cell(value: Any) -> str:
+    """One table cell: one line, no control character (label values come from any Alertmanager)."""
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".")
-    return str(value)
+    return table_cell(str(value))
 
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..text_safety import FORMULA_START, neutralise  # noqa: F401  (neutralise: re-exported, the reference)
 from .models import Alert
 from .queries import AlertFilter, where_clauses
 
@@ -35,13 +36,6 @@ _JSON = {"labels", "annotations"}
 _NUMBERS = {"id", "escalation_count"}
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json", "ndjson": "application/x-ndjson"}
 BATCH = 2000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet would evaluate (=cmd|' /C calc'!A0, +1+1, -2+3, @SUM(…)) is prefixed with ' .
-    (The export does the same in SQL; this is the reference.)"""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
 # --- the rows, encoded in SQL ------------------------------------------------------------------------------
@@ -62,7 +56,8 @@ def _iso(dialect: str, column):
 
 
 def _neutralised(column):
-    return sa.case((sa.func.substr(column, 1, 1).in_(list(_FORMULA_START)), sa.literal("'") + column),
+    """text_safety.neutralise, in SQL."""
+    return sa.case((sa.func.substr(column, 1, 1).in_(list(FORMULA_START)), sa.literal("'") + column),
                    else_=column)
 
 
