@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from typing import Annotated, Literal
 
 import pydantic
@@ -106,10 +107,33 @@ class WebhookPayload:
 _HEX = set("0123456789abcdef")
 
 
+# Names are identifiers shown in logs, terminals, CSV and the dashboard: a control character (C0, DEL, C1) there is
+# never meaningful and may drive a terminal. Any other UTF-8 is a valid name since Prometheus 3.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Quoted in the message (and so in the dead letter): lone surrogates too, which PostgreSQL text cannot hold.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_QUOTED_NAME_MAX = 200
+
+
+def _escaped(name: str) -> str:
+    """`name` quoted for an error message, each control character written as its \\u escape."""
+    shown = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", name[:_QUOTED_NAME_MAX])
+    return f'"{shown}"' + ("…" if len(name) > _QUOTED_NAME_MAX else "")
+
+
+def _check_names(mapping: dict[str, str], path: str, kind: str) -> None:
+    for name in mapping:
+        if _CONTROL.search(name):
+            raise PayloadError(422, "invalid_payload", path, f"{kind} name {_escaped(name)} contains a control "
+                                                             "character (any other UTF-8 is allowed)")
+
+
 def _normalise(wire: WireAlert, index: int) -> Alert:
     for name in wire.labels:
         if not name or len(name) > _MAX_NAME:
             raise PayloadError(422, "invalid_payload", f"alerts[{index}].labels", "label names must be 1 to 1024 characters")
+    _check_names(wire.labels, f"alerts[{index}].labels", "label")
+    _check_names(wire.annotations, f"alerts[{index}].annotations", "annotation")
     fp = wire.fingerprint.lower()
     if not fp:
         fp = compute_fingerprint(wire.labels)
@@ -165,6 +189,7 @@ def parse(body: bytes) -> WebhookPayload:
     if wire.version != "4":
         raise PayloadError(422, "unsupported_version", "version", f'got {wire.version!r}; this receiver speaks webhook payload version "4"')
     alerts = [_normalise(a, i) for i, a in enumerate(wire.alerts)]
+    _check_names(wire.groupLabels, "groupLabels", "label")
     parsed = WebhookPayload(
         receiver=wire.receiver,
         status=wire.status,
@@ -180,8 +205,9 @@ def parse(body: bytes) -> WebhookPayload:
     return _without_nul(parsed) if escaped_nul in body else parsed
 
 
-# PostgreSQL text cannot hold NUL. It is replaced rather than refused: a refusal would drop every alert of the
-# group, and Alertmanager would send the same body again forever.
+# PostgreSQL text cannot hold NUL. In a value it is replaced rather than refused: a refusal would drop every alert
+# of the group, and Alertmanager would send the same body again forever. (A name with NUL is refused above: names
+# are identifiers, where a control character is never meaningful.)
 def _nul_free(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
