@@ -164,6 +164,9 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     import signal
     import threading
 
+    from .lifeline import die_with_serve
+
+    serve_pid = die_with_serve()  # serve's engine: SIGTERM when serve dies, even by SIGKILL
     config = _load(config_path)
     from prometheus_client import CollectorRegistry, start_http_server
 
@@ -171,6 +174,7 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     from .engine.runner import EngineRunner
     from .metrics import Metrics, check_multiprocess_ready
     from .store import migrate as migrations
+    from .wakeup import Wakeup
 
     check_multiprocess_ready()
     db = build_db(config)
@@ -183,16 +187,22 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     metrics.config_last_reload_successful.set(1)
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
-    runner = EngineRunner(config, db, metrics=metrics, load_config=lambda: _load_config(config_path))
     wake = threading.Event()
     wanted = {"stop": False, "reload": False}
+    stopped = Wakeup()  # wakes a stand-by (an Event's timed wait never ends under libfaketime)
 
     def on_signal(signum, _frame):
         wanted["reload" if signum == signal.SIGHUP else "stop"] = True
         wake.set()
+        if signum != signal.SIGHUP:
+            stopped.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, on_signal)
+    if serve_pid is not None and not _outwait_stale_engine(config, stopped):
+        db.dispose()
+        return
+    runner = EngineRunner(config, db, metrics=metrics, load_config=lambda: _load_config(config_path))
     runner.start()
     while not wanted["stop"]:
         wake.wait()
@@ -203,6 +213,15 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     log.info("engine stopping")
     runner.join(timeout=30)
     db.dispose()
+
+
+def _outwait_stale_engine(config, stopped) -> bool:
+    """serve's engine on SQLite: take the database's engine lock, standing by while an earlier serve's engine still
+    holds it (lifeline.py). False when asked to stop meanwhile. The lock is kept until this process ends."""
+    from .lifeline import engine_lock_path, hold_engine_lock
+
+    path = engine_lock_path(config.database.url)
+    return path is None or hold_engine_lock(path, stopped.wait) is not None
 
 
 def _wait_for_schema_revision(db):

@@ -44,6 +44,7 @@ def settings(host: str, port: int, *, workers: int | None = None, threads: int |
         "errorlog": "-",
         "loglevel": "warning",
         "child_exit": child_exit,
+        "post_fork": post_fork,
         "post_worker_init": post_worker_init,
         # Whose X-Forwarded-Proto gunicorn believes (wsgi.url_scheme); server.TrustedProxyFix does the same for
         # the client address, with the same list.
@@ -57,6 +58,15 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_fork(_server, worker) -> None:
+    """A worker stops with the arbiter at once, even a SIGKILLed one and while it is still loading the app (its own
+    check of the arbiter's pid runs about once a second, and only once it serves): SIGTERM, gunicorn's graceful
+    stop, so its requests in flight are still answered."""
+    from .lifeline import die_with_arbiter
+
+    die_with_arbiter(worker)
 
 
 def post_worker_init(worker) -> None:

@@ -1,5 +1,6 @@
 """The child processes `serve` runs beside gunicorn (the escalation engine): started before the arbiter,
-restarted when they die, sent SIGHUP on reload, stopped with SIGTERM after gunicorn has finished its requests."""
+restarted when they die, sent SIGHUP on reload, stopped with SIGTERM after gunicorn has finished its requests.
+They die with serve too, even a SIGKILLed one (lifeline.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import time
 from typing import Sequence
 
+from .lifeline import child_env
 from .wakeup import Wakeup
 
 log = logging.getLogger("receiver.supervisor")
@@ -25,8 +27,8 @@ class Child:
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, start_new_session=False)
+    def start(self, parent_pid: int) -> None:
+        self.proc = subprocess.Popen(self.argv, start_new_session=False, env=child_env(parent_pid))
         log.info("started child", extra={"child": self.name, "pid": self.proc.pid})
 
 
@@ -35,6 +37,7 @@ class Supervisor:
         self.children: list[Child] = []
         self.restart_delay = restart_delay
         self._stopping = Wakeup()
+        self._stopped = Wakeup()  # the children have been stopped: the restarting thread may end
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.pid: int | None = None
@@ -47,13 +50,17 @@ class Supervisor:
         os.environ[SUPERVISOR_PID_ENV] = str(self.pid)
         with self._lock:
             for child in self.children:
-                child.start()
+                child.start(self.pid)
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
         self._thread.start()
 
     def _watch(self) -> None:
-        # A dead child is restarted (after a pause, so a child that cannot start does not spin).
-        while not self._stopping.wait(0.5):
+        # A dead child is restarted (after a pause, so a child that cannot start does not spin). The thread lives
+        # until stop() is done, not only until serve begins to stop: the children it restarted get their
+        # parent-death signal when this thread ends, and the writer must serve gunicorn's last requests.
+        while not self._stopped.wait(0.5):
+            if self._stopping.is_set():
+                continue
             with self._lock:
                 for child in self.children:
                     if child.proc is not None and child.proc.poll() is not None and not self._stopping.is_set():
@@ -61,7 +68,7 @@ class Supervisor:
                                                                       "code": child.proc.returncode})
                         time.sleep(self.restart_delay)
                         child.restarts += 1
-                        child.start()
+                        child.start(self.pid)
 
     def shutting_down(self) -> None:
         """serve is stopping: a child that exits from now on is not restarted. When the whole process group gets
@@ -99,3 +106,4 @@ class Supervisor:
                 log.error("child did not stop in time; killing it", extra={"child": child.name})
                 child.proc.kill()
                 child.proc.wait()
+        self._stopped.set()

@@ -14,6 +14,7 @@ paid an fsync of its own. As jobs they ride along in the next group transaction.
 
 Shutdown: on SIGTERM it stops listening at once (a worker that connects later writes directly) and keeps serving the
 workers that are connected until they exit, so gunicorn's graceful shutdown finishes its in-flight requests here.
+When serve dies, even by SIGKILL, the kernel sends it that SIGTERM (receiver/lifeline.py).
 """
 
 from __future__ import annotations
@@ -198,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from .. import logs
+    from ..lifeline import die_with_serve
 
     logs.configure(args.log_format, args.log_level)
+    die_with_serve()  # SIGTERM when serve dies: the same drain as on serve's own stop
     from prometheus_client import CollectorRegistry
 
     from ..metrics import check_multiprocess_ready
@@ -227,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # serve's reload: the writer has no config to reload
 
     def stopping() -> bool:
-        return bool(stop) or os.getppid() != parent  # serve is gone: nobody would stop us
+        # serve is gone: nobody would stop us (without a parent-death signal, off Linux, this is how we learn it)
+        return bool(stop) or os.getppid() != parent
 
     server = group_commit.GroupCommitServer(
         engine, apply_job, path, handle_many=apply_jobs, max_batch=args.max_batch, queue_timeout_s=args.lock_timeout, weight=job_weight,
