@@ -50,7 +50,8 @@ def test_the_production_config_is_accepted_with_its_env_file_and_names_what_is_m
 
 @pytest.mark.e2e
 def test_a_real_serve_starts_on_the_starter_config_and_logs_the_page(tmp_path):
-    receiver = ReceiverProcess(EXAMPLES / "receiver.yml", workers=2, cwd=str(tmp_path)).start().wait_ready()
+    receiver = ReceiverProcess(EXAMPLES / "receiver.yml", workers=2, cwd=str(tmp_path),
+                               log_path=str(tmp_path / "serve.log")).start().wait_ready()
     try:
         r = requests.post(receiver.url + "/webhook", data=recent("g_routing_critical"), timeout=10,
                           headers={"Content-Type": "application/json"})
