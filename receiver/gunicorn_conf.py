@@ -32,9 +32,10 @@ def settings(host: str, port: int, *, workers: int | None = None, threads: int |
     return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers or int(os.environ.get("RECEIVER_WORKERS", 0)) or default_workers(),
-        "worker_class": "gthread",
+        # gthread whose event loop reads each request whole first: slow clients never hold a thread
+        "worker_class": "receiver.gunicorn_worker.BoundedThreadWorker",
         "threads": threads,
-        "worker_connections": threads,
+        "worker_connections": threads,  # requests being handled; those still being read are not counted
         # Alertmanager gives up on a webhook after about 10 s and sends it again: answer well within that.
         "timeout": 30,
         "graceful_timeout": 30,

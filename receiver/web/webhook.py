@@ -18,6 +18,7 @@ from .. import payload as payload_mod
 from ..domain import Role
 from ..engine.ingest import ingest, prepare
 from ..engine.writer import commit_snapshot
+from ..http_reader import OVERFLOW_HEADER
 from ..store import webhooks as webhook_store
 from ..store.db import is_unavailable, write_transaction
 from ..store.group_commit import NOT_RUNNING
@@ -52,6 +53,11 @@ def receive(name: str = ""):
         body, size = _read_bounded(min(limit, webhook_store.REJECTED_BODY_MAX))
         return _reject(415, "unsupported_media_type", f"Content-Type must be application/json, got {content_type or 'none'!r}",
                        body=body, size=max(size, length or 0), source=name)
+    cut_at = request.headers.get(OVERFLOW_HEADER, "")
+    if cut_at.isdigit():  # serve's reader found the body over its limit and handed on only its first bytes
+        body, _ = _read_bounded(webhook_store.REJECTED_BODY_MAX)
+        return _reject(413, "body_too_large", f"{cut_at} bytes or more is over the {limit}-byte limit "
+                       "(server.max_body_size)", body=body, size=int(cut_at), source=name)
     if length is not None and length > limit:
         body, _ = _read_bounded(webhook_store.REJECTED_BODY_MAX)
         return _reject(413, "body_too_large", f"{length} bytes is over the {limit}-byte limit (server.max_body_size)",

@@ -235,7 +235,7 @@ def test_a_stop_signal_to_the_whole_process_group_stops_every_child_without_rest
         helpers = {pid for pid in children() if b"receiver.engine.writer" in _cmdline(pid) or b" worker" in _cmdline(pid)}
         assert len(helpers) == 2, "expected the SQLite writer and the engine"
         # A request in flight keeps gunicorn's graceful shutdown going for as long as this test likes.
-        slow.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        slow.sendall(b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
         os.killpg(receiver.proc.pid, signal.SIGTERM)
         wait_until(lambda: not helpers & children(), timeout=30, what="the writer and the engine to stop")
