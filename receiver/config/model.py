@@ -28,6 +28,7 @@ from pydantic import (
 
 from receiver.channels.registry import SETTINGS_BY_TYPE
 from receiver.config.errors import ConfigError, ConfigProblem, key_path
+from receiver.config.pipeline import DeadmanSettings, ReconcileSettings
 from receiver.config.routes import (
     IMPLICIT_DEFAULT_ROUTE,
     LevelPolicy,
@@ -282,43 +283,6 @@ class TemplatesSettings(FrozenModel):
         if value is not None and not value.is_dir():
             raise FieldError(f"{value} is not a directory", fix="create it or fix the path")
         return value
-
-
-# --- dead-man's switch and reconciliation with Alertmanager ------------------------------------------------
-
-
-class DeadmanSettings(FrozenModel):
-    """The dead-man's switch (engine/deadman.py): no firing `alertname` for `timeout` raises AlertingPipelineDown."""
-
-    # auto: armed once a Watchdog has ever been received; true: from the start; false: never.
-    enabled: bool | Literal["auto"] = "auto"
-    alertname: NonEmpty = "Watchdog"
-    # Alertmanager repeats the Watchdog every 60-90 s (alertmanager.yml): the timeout must be well above that.
-    timeout: Annotated[Duration, at_least(dt.timedelta(seconds=10))] = dt.timedelta(minutes=5)
-
-
-class ReconcileSettings(FrozenModel):
-    """The reconciler (engine/reconcile.py) and ack silences: off while `alertmanagers` is empty."""
-
-    alertmanagers: tuple[str, ...] = ()  # base URLs, e.g. http://alertmanager-0:9093 (every member of an HA pair)
-    interval: Annotated[Duration, at_least(dt.timedelta(seconds=1))] = dt.timedelta(minutes=1)
-    # An occurrence received less than this ago is never resolved by a poll, and an Alertmanager started less than
-    # this ago is not trusted (it keeps no alerts across a restart; Prometheus re-sends them within a minute or so).
-    grace: Duration = dt.timedelta(minutes=2)
-    timeout: PositiveDuration = dt.timedelta(seconds=10)  # per HTTP request
-    ack_silence_ttl: PositiveDuration = dt.timedelta(hours=4)  # a silence for an ack that has no expiry
-
-    @field_validator("alertmanagers")
-    @classmethod
-    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        urls = tuple(check_url(url).rstrip("/") for url in value)
-        if len(set(urls)) != len(urls):
-            raise FieldError("an Alertmanager is listed twice", fix="list each URL once")
-        return urls
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.alertmanagers)
 
 
 # --- the whole file ---------------------------------------------------------------------------------------
