@@ -40,6 +40,11 @@ class Metrics:
         self.ingest_duration = Histogram(
             "alert_receiver_ingest_duration_seconds", "Time from a webhook's first byte read to its commit.",
             buckets=_LATENCY_BUCKETS, registry=registry)
+        self.auth_failures = Counter(
+            "alert_receiver_auth_failures",
+            "Failed authentications by kind (bearer, basic: API headers; login: the dashboard's sign-in form) and "
+            "reason: invalid (matched no token), throttled (refused with 429: too many failures from its address).",
+            ["kind", "reason"], registry=registry)
         self.config_last_reload_successful = Gauge(
             "alert_receiver_config_last_reload_successful", "1 if the last configuration load succeeded.",
             multiprocess_mode="mostrecent", registry=registry)

@@ -28,6 +28,7 @@ from pydantic import (
 
 from receiver.channels.registry import SETTINGS_BY_TYPE
 from receiver.config.errors import ConfigError, ConfigProblem, key_path
+from receiver.config.hosts import AllowedHosts
 from receiver.config.pipeline import DeadmanSettings, ReconcileSettings
 from receiver.config.routes import (
     IMPLICIT_DEFAULT_ROUTE,
@@ -266,6 +267,7 @@ class ServerSettings(FrozenModel):
     max_body_size: Annotated[ByteSize, Field(ge=1024)] = 64 * 2**20
     keep_raw_bodies: bool = True
     public_url: str | None = None  # base of links in messages, e.g. https://alerts.example.org
+    allowed_hosts: AllowedHosts = ()  # Host names served besides loopback and public_url's (DNS rebinding)
 
     @field_validator("public_url")
     @classmethod

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from sqlalchemy.engine import Engine
 
 from ..config import Config
+from ..store import replay_guards
 from ..store import retention as store
 from ..store.db import is_sqlite, read_transaction, write_transaction
 from ..store.queries import iso
@@ -104,12 +105,23 @@ def count(db: Engine, cutoff: dt.datetime) -> int:
         return store.count_eligible(conn, cutoff)
 
 
+def purge_replay_guards(db: Engine, now: dt.datetime) -> replay_guards.Purged:
+    """Revoked sessions whose cookie has expired, PagerDuty event ids past their week: small, so one transaction."""
+    with write_transaction(db) as conn:
+        purged = replay_guards.purge(conn, now)
+    if purged.session_revocations or purged.pagerduty_events:
+        log.info("retention deleted expired replay guards", extra=dataclasses.asdict(purged))
+    return purged
+
+
 def run_retention(db: Engine, config: Config, now: dt.datetime, *, budget: float | None = 300.0,
                   should_stop: Callable[[], bool] | None = None) -> RetentionResult:
-    """Automatic retention: history older than `retention.days` (whole UTC days) goes, rolled up first.
+    """Automatic retention: history older than `retention.days` (whole UTC days) goes, rolled up first; expired
+    replay guards (revoked sessions, PagerDuty event ids) go too.
 
     Call about once an hour; when the result is not `complete` (a first run on a large history stops after
     `budget` seconds), call again soon. Safe in several engines at once."""
+    purge_replay_guards(db, now)
     cutoff = cutoff_for(now, dt.timedelta(days=config.retention.days))
     result = purge(db, cutoff, budget=budget, should_stop=should_stop)
     if result.counts.alerts or result.counts.notifications:

@@ -322,6 +322,34 @@ class AlertmanagerSilence(Base):
     )
 
 
+# --- replay guards (migration 0007): small tables that retention empties ------------------------------------
+
+
+class SessionRevocation(Base):
+    """A dashboard session ended by signing out (web/dashboard_session.py): every worker and replica refuses its
+    cookie. Kept until `expires_at`, when the cookie is too old to be accepted anyway (store/replay_guards.py)."""
+
+    __tablename__ = "session_revocations"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revoked_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_session_revocations_expires_at", "expires_at"),)
+
+
+class PagerdutyEvent(Base):
+    """A PagerDuty webhook event acted on (web/pagerduty_webhook.py): a replay of its id is not acted on again.
+    Kept 7 days; an event that occurred longer ago is refused by its own time (store/replay_guards.py)."""
+
+    __tablename__ = "pagerduty_events"
+
+    event_id: Mapped[str] = mapped_column(String(INDEXED_TEXT), primary_key=True)
+    received_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_pagerduty_events_received_at", "received_at"),)
+
+
 # --- statistics pre-aggregates (receiver.store.aggregates) ------------------------------------------------
 
 # Duration histograms as one integer column per bucket of receiver.store.rollups (60 log-spaced bounds + "+Inf"):

@@ -13,6 +13,7 @@ from ..clock import Clock
 from ..config import Config
 from ..metrics import Metrics
 from .auth import Authenticator
+from .throttle import FailureThrottle
 
 
 @dataclasses.dataclass
@@ -22,12 +23,15 @@ class Services:
     clock: Clock
     metrics: Metrics
     auth: Authenticator
+    # Failed authentications per client address (auth.auth_failed): in this process only, bounded.
+    auth_throttle: FailureThrottle = dataclasses.field(default_factory=FailureThrottle)
     # A body above this size waits for the gate: a 64 MiB body parses into far more memory, so only a few at once.
     large_body_bytes: int = 4 * 1024 * 1024
     large_body_gate: threading.BoundedSemaphore = dataclasses.field(default_factory=lambda: threading.BoundedSemaphore(1))
     # When this process last pruned old raw bodies (they are kept only server.raw_bodies_days).
     last_body_prune: dt.datetime | None = None
     body_prune_every: dt.timedelta = dt.timedelta(hours=1)
+
 
 
 def services() -> Services:

@@ -25,7 +25,7 @@ from ..store.queries import AlertFilter, count_alerts, get_alert, iso, list_aler
 from . import dashboard_session as sessions
 from . import dashboard_view as view
 from . import export_api
-from .auth import PUBLIC, Authenticator, open_access
+from .auth import LOGIN, PUBLIC, Authenticator, auth_failed, open_access, throttle_wait
 from .context import services
 from .errors import ApiError
 from .params import ALERT_FILTER_PARAMS, alert_filter, check_known, parse_int
@@ -95,8 +95,12 @@ def login():
             sessions.check_csrf()
         except sessions.CsrfError as exc:
             return sessions.refusal(403, "Request refused", f"{exc}. Reload the page and try again.")
+        wait = throttle_wait(LOGIN)
+        if wait:
+            return sessions.too_many_attempts(wait)
         if sessions.sign_in(request.form.get("token", "").strip()):
             return redirect(target, code=303)
+        auth_failed(LOGIN)
         error, status = "That token is not valid here, or its role cannot read.", 401
     return page("dashboard/login.html", next=target, error=error), status
 

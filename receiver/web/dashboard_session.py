@@ -8,6 +8,10 @@ Design (docs/dashboard.md, "Signing in", says the same):
   sent on a request another site starts), Secure when served over HTTPS, no Max-Age (it ends with the browser
   session), and signed under a key derived from the one the ack links use (kept in the database, so every worker
   and replica agrees, and nobody configures one); a signature older than LIFETIME is refused.
+- **Signing out ends the session on the server.** A signed-in cookie carries a random session id; signing out
+  revokes it in the database (store/replay_guards.py), and every request of a signed-in session checks it, so a
+  copy of the cookie is worthless afterwards, on every worker and replica. Retention deletes a revocation once
+  the cookie is past LIFETIME anyway.
 - **The cookie never holds the token**, nor its plain hash: it holds HMAC(key, token), which names the token
   without revealing it. Every request looks the binding up among the tokens configured *now*, so removing or
   rotating a token in receiver.yml ends its sessions.
@@ -28,20 +32,24 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..domain import Role
 from ..engine import links
-from .auth import Authenticator, Principal
+from ..store import replay_guards
+from ..store.db import read_transaction, write_transaction
+from .auth import Authenticator, Principal, check_host
 from .context import services
 
 COOKIE = "alert_receiver_dashboard"
 LIFETIME = dt.timedelta(hours=12)
+SID_MAX = 64  # the column's width (store/models.py SessionRevocation)
 _EXTENSION = "alert_receiver_dashboard"
 _ANONYMOUS = Principal("dashboard", Role.ADMIN)  # no tokens configured: everything is open, as for the API
 
@@ -51,6 +59,7 @@ class Session:
     principal: Principal | None  # None: not signed in
     csrf: str
     binding: str = ""
+    sid: str = ""  # a signed-in session's id, revoked in the database on sign-out
     dirty: bool = False  # the cookie must be (re)written
 
 
@@ -105,15 +114,8 @@ def load() -> Session:
     """The request's session (cached on `g`): read from the cookie, or a new, signed-out one."""
     if "dashboard_session" in g:
         return g.dashboard_session
-    session = None
     raw = request.cookies.get(COOKIE)
-    if raw:
-        try:
-            data = _serializer().loads(raw, max_age=int(LIFETIME.total_seconds()))
-            csrf, binding = str(data["c"]), str(data.get("b") or "")
-            session = Session(_principal_of(binding) if binding else None, csrf, binding)
-        except (BadSignature, KeyError, TypeError, ValueError):
-            session = None
+    session = _from_cookie(raw) if raw else None
     if session is None:
         session = Session(None, secrets.token_urlsafe(32), dirty=True)
     if not auth_enabled():
@@ -122,16 +124,43 @@ def load() -> Session:
     return session
 
 
+def _from_cookie(raw: str) -> Session | None:
+    """The session a cookie holds; None when it is forged, too old, or signed out on the server."""
+    try:
+        data = _serializer().loads(raw, max_age=int(LIFETIME.total_seconds()))
+        csrf, binding, sid = str(data["c"]), str(data.get("b") or ""), str(data.get("s") or "")
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    if binding and not _live(sid):  # no id: a cookie from before sign-out revoked sessions, refused too
+        return None
+    return Session(_principal_of(binding) if binding else None, csrf, binding, sid)
+
+
+def _live(sid: str) -> bool:
+    if not sid or len(sid) > SID_MAX:
+        return False
+    with read_transaction(services().db) as conn:
+        return not replay_guards.session_revoked(conn, sid)
+
+
 def sign_in(secret: str) -> Principal | None:
     """Start a session for the token `secret` if it is configured and may read; a fresh CSRF token too."""
     principal = services().auth.identify(f"Bearer {secret}")
     if principal is None or not Authenticator.allows(principal, Role.READ):
         return None
-    g.dashboard_session = Session(principal, secrets.token_urlsafe(32), binding_of(secret), dirty=True)
+    g.dashboard_session = Session(principal, secrets.token_urlsafe(32), binding_of(secret), secrets.token_urlsafe(24),
+                                  dirty=True)
     return principal
 
 
 def sign_out() -> None:
+    """End the session everywhere: its id is revoked until its cookie would have expired anyway."""
+    sid = load().sid
+    if sid:
+        svc = services()
+        now = svc.clock.now()
+        with write_transaction(svc.db) as conn:
+            replay_guards.revoke_session(conn, sid, now=now, expires_at=now + LIFETIME)
     g.dashboard_session = Session(None if auth_enabled() else _ANONYMOUS, secrets.token_urlsafe(32), dirty=True)
 
 
@@ -139,7 +168,7 @@ def save(response):
     """after_request: write the cookie when the session changed."""
     session = g.get("dashboard_session")
     if session is not None and session.dirty:
-        value = _serializer().dumps({"c": session.csrf, "b": session.binding})
+        value = _serializer().dumps({"c": session.csrf, "b": session.binding, "s": session.sid})
         response.set_cookie(COOKIE, value, httponly=True, samesite="Strict", secure=request.is_secure, path="/")
     return response
 
@@ -177,12 +206,13 @@ def wants_json() -> bool:
 def guard(role: Role, *, fragment: bool = False) -> Callable:
     """A dashboard view that needs `role`: signed-out browsers are sent to the sign-in page (a fragment or a
     script's POST gets 401 instead, it cannot follow a redirect usefully); a session whose token lacks the role
-    gets 403 with the way out. POSTs are CSRF-checked before anything else. Like auth.require, the view records
-    its `required_role`."""
+    gets 403 with the way out. The Host is checked first (auth.check_host), then a POST's CSRF token. Like
+    auth.require, the view records its `required_role`."""
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
+            check_host()
             session = load()
             if request.method == "POST":
                 try:
@@ -216,8 +246,31 @@ def refusal(status: int, title: str, detail: str):
     return resp
 
 
+def too_many_attempts(wait: int):
+    """429 for an address that failed to sign in too often (auth.throttle_wait): no token is tried meanwhile."""
+    resp = refusal(429, "Too many attempts", f"Too many wrong tokens from your address. Try again in {wait} s.")
+    resp.headers["Retry-After"] = str(wait)
+    return resp
+
+
+NEXT_MAX = 2048  # longer than any page's own URL; a longer `next` is not ours
+# Browsers drop tab and newline from a URL (`/\t/evil` becomes `//evil`, another host), and no header may hold them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this site only (never //host or a scheme: no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("dashboard.now")
+    """Where to go after signing in or acting: a path on this site only, else the Now page (no open redirect).
+
+    Refused: a scheme or host (`https://x`, `//x`), a backslash in the path (read as a slash by browsers), a
+    control character; checked before and after percent-decoding (a proxy or browser may decode once more)."""
+    fallback = url_for("dashboard.now")
+    if not target or len(target) > NEXT_MAX:
+        return fallback
+    for text in (target, unquote(target)):
+        path = text.split("?", 1)[0].split("#", 1)[0]
+        if _CONTROL.search(text) or not path.startswith("/") or path.startswith("//") or "\\" in path:
+            return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
     return target

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 
 import pytest
@@ -26,8 +27,12 @@ def pd_client(make_config, clock):
     app.extensions["alert_receiver"].db.dispose()
 
 
+_IDS = itertools.count(1)
+
+
 def event(event_type: str, key: str, agent: str = "Alice Oncall") -> bytes:
-    return json.dumps({"event": {"id": "01ABC", "event_type": event_type, "resource_type": "incident",
+    """A V3 event as PagerDuty sends it, with an id of its own (a repeated id is a replay: tests/security)."""
+    return json.dumps({"event": {"id": f"01ABC{next(_IDS):05d}", "event_type": event_type, "resource_type": "incident",
                                  "occurred_at": "2026-11-23T09:01:00Z", "agent": {"summary": agent, "type": "user_reference"},
                                  "data": {"id": "Q1", "type": "incident", "status": "acknowledged",
                                           "incident_key": key}}}).encode()
@@ -51,10 +56,15 @@ def test_ack_then_resolve_in_pagerduty_are_mirrored(pd_client):
     alert = pd_client.get(f"/api/v1/alerts/{aid}").get_json()
     assert alert["acked_by"] == "Alice Oncall (PagerDuty)"
     again = pd_client.post("/webhooks/pagerduty", data=body, headers=signed(body))  # PagerDuty retries: harmless
-    assert again.status_code == 200 and again.get_json()["status"] == "unchanged"
+    assert again.status_code == 200 and again.get_json()["reason"].startswith("duplicate")
+    other = event("incident.acknowledged", dedup_key(aid), agent="Bob")  # another ack of an acked alert
+    assert pd_client.post("/webhooks/pagerduty", data=other, headers=signed(other)).get_json()["status"] == "unchanged"
     body = event("incident.resolved", dedup_key(aid))
     assert pd_client.post("/webhooks/pagerduty", data=body, headers=signed(body)).get_json()["status"] == "applied"
     assert pd_client.get(f"/api/v1/alerts/{aid}").get_json()["status"] == "resolved"
+    replayed = pd_client.post("/webhooks/pagerduty", data=body, headers=signed(body))
+    assert replayed.status_code == 200 and replayed.get_json()["reason"].startswith("duplicate")
+    body = event("incident.resolved", dedup_key(aid))  # a new event for an occurrence resolved here already
     resolved_again = pd_client.post("/webhooks/pagerduty", data=body, headers=signed(body))
     assert resolved_again.status_code == 200 and resolved_again.get_json()["status"] == "ignored"
 
