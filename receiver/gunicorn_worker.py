@@ -32,6 +32,7 @@ LINGER_SECONDS = 2.0  # after the answer: how long, and how much, a closing conn
 LINGER_BYTES = 4 * 1024 * 1024
 FORM_OR_JSON_LIMIT = 64 * 1024  # bodies of forms and of the JSON API
 PLATFORM_LIMIT = 1024 * 1024  # bodies of requests from other platforms (PagerDuty's webhooks)
+DEFAULT_WEBHOOK_LIMIT = 64 * 1024 * 1024  # server.max_body_size's default, for an app without a receiver config
 WEBHOOK_PATHS = ("/webhook",)
 PLATFORM_PATHS = ("/webhooks/", "/integrations/")
 _RECV = 256 * 1024
@@ -96,8 +97,9 @@ class BoundedThreadWorker(ThreadWorker):
         if head.method == "POST" and (path in WEBHOOK_PATHS or path.startswith("/webhook/")):
             from .store.webhooks import REJECTED_BODY_MAX
 
-            config = self.wsgi.extensions["alert_receiver"].config
-            return config.server.max_body_size, REJECTED_BODY_MAX  # the webhook keeps it as a dead letter
+            services = getattr(self.wsgi, "extensions", {}).get("alert_receiver")  # absent: another app (bench)
+            limit = services.config.server.max_body_size if services is not None else DEFAULT_WEBHOOK_LIMIT
+            return limit, REJECTED_BODY_MAX  # the webhook keeps it as a dead letter
         if path.startswith(PLATFORM_PATHS):
             return PLATFORM_LIMIT, None
         return FORM_OR_JSON_LIMIT, None
@@ -122,6 +124,14 @@ class BoundedThreadWorker(ThreadWorker):
         self.poller.register(sock, selectors.EVENT_READ, partial(self._on_readable, state))
 
     def _on_readable(self, state: Reading, _sock) -> None:
+        try:
+            self._read_more(state)
+        except Exception:  # a bug here must cost one connection, never the worker and every request in it
+            self.log.exception("reading a request failed")
+            self._forget(state)
+            self._answer(state.sock, 500, "internal_error", "the request could not be read")
+
+    def _read_more(self, state: Reading) -> None:
         try:
             data = state.sock.recv(_RECV)
         except (BlockingIOError, InterruptedError):
@@ -299,6 +309,6 @@ def _send_quietly(sock, data: bytes) -> None:
         pass
 
 
-_PHRASES = {400: b"Bad Request", 408: b"Request Timeout", 413: b"Content Too Large", 431: b"Request Header Fields Too "
+_PHRASES = {400: b"Bad Request", 500: b"Internal Server Error", 408: b"Request Timeout", 413: b"Content Too Large", 431: b"Request Header Fields Too "
             b"Large", 501: b"Not Implemented", 503: b"Service Unavailable"}
 __all__ = ["BoundedThreadWorker", "OVERFLOW_HEADER", "PrefixedSocket"]
