@@ -14,7 +14,7 @@ from .config import Config, load_config
 from .metrics import Metrics, check_multiprocess_ready
 from .store.db import create_db_engine
 from .web import (alerts_api, correlations_api, dashboard, errors, export_api, history_api, lifecycle_api,
-                  notifications_api, openapi, ops, pagerduty_webhook, rejected_api, stats_api, webhook)
+                  notifications_api, openapi, ops, pagerduty_webhook, regex_gate, rejected_api, stats_api, webhook)
 from .web.auth import Authenticator
 from .web.params import CONVERTERS
 from .web.context import Services
@@ -48,6 +48,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
         auth=Authenticator((t.name, t.token.reveal(), t.role) for t in config.auth.tokens),
     )
     errors.register(app)
+    regex_gate.register(app)
     for blueprint in (webhook.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, pagerduty_webhook.bp,
                       rejected_api.bp, stats_api.bp, ops.bp, openapi.bp, export_api.bp, correlations_api.bp,
                       history_api.bp, dashboard.bp):

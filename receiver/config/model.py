@@ -74,6 +74,8 @@ class DatabaseSettings(FrozenModel):
     lock_timeout: PositiveDuration = dt.timedelta(seconds=5)
     pool_size: Annotated[Integer, Field(ge=1)] = 5
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # A read of the API or dashboard past this is stopped by the database (503): it never holds a webhook's worker.
+    query_timeout: PositiveDuration = dt.timedelta(seconds=5)
 
     @field_validator("url")
     @classmethod

@@ -3,6 +3,8 @@
 SQLite: WAL, a busy timeout equal to the lock deadline, and `BEGIN IMMEDIATE` for write transactions (a deferred
 read transaction that later writes fails with SQLITE_BUSY_SNAPSHOT in WAL mode, whatever the busy timeout).
 PostgreSQL: psycopg 3, lock and connect timeouts so that a stuck database becomes a quick 503, not a hang.
+Reads may carry a time budget that the database enforces (SQLite's progress handler, PostgreSQL's
+statement_timeout): past it the query stops and QueryTimeout says so. SQLite's REGEXP is RE2, as matchers are.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+import time
 import weakref
 from typing import Iterator
 
@@ -19,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
 
+from ..matchers import compile_re2
 from .writer_lock import SqliteWriterLock, WriterLockTimeout
 
 _WRITE = "alert_receiver_write"
@@ -28,6 +32,18 @@ _WRITER_LOCKS: "weakref.WeakKeyDictionary[Engine, SqliteWriterLock]" = weakref.W
 
 class StorageUnavailable(Exception):
     """A write that a retry can fix, reported by another process (the SQLite writer): answered with 503."""
+
+
+# How often (in SQLite VM instructions) the progress handler looks at the clock: about every few hundred rows.
+_PROGRESS_EVERY = 5000
+_PG_QUERY_CANCELED = "57014"  # statement_timeout
+
+
+def _regexp(pattern: str | None, value: str | None) -> int | None:
+    """SQLite's `value REGEXP pattern` (SQLAlchemy's regexp_match), in RE2: linear time, whatever the pattern."""
+    if pattern is None or value is None:
+        return None
+    return 1 if compile_re2(pattern).search(value) is not None else 0
 
 
 def normalise_url(url: str) -> str:
@@ -91,6 +107,8 @@ def _configure_sqlite(engine: Engine, busy_ms: int, synchronous: str, lock: Sqli
         if temp_store is not None:
             cur.execute(f"PRAGMA temp_store={temp_store}")
         cur.close()
+        # After SQLAlchemy's own `regexp` (Python's re, which backtracks): this one replaces it.
+        dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection):
@@ -124,10 +142,65 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextlib.contextmanager
-def read_transaction(engine: Engine) -> Iterator[Connection]:
+def read_transaction(engine: Engine, *, budget: float | None = None) -> Iterator[Connection]:
+    """A read. With a `budget` (seconds) the database stops any of its statements that runs past it (from the
+    start of the transaction on SQLite, per statement on PostgreSQL) and QueryTimeout is raised."""
     with engine.connect() as conn:
-        with conn.begin():
-            yield conn
+        guard = StatementBudget(conn, budget) if budget is not None else None
+        try:
+            with conn.begin():
+                if guard is not None:
+                    guard.begin()
+                yield conn
+        except DBAPIError as exc:
+            if guard is not None and is_query_timeout(exc):
+                raise QueryTimeout(budget) from exc
+            raise
+        finally:
+            if guard is not None:
+                guard.close()
+
+
+class StatementBudget:
+    """How long the database may work for one connection before it stops the statement: SQLite's progress
+    handler against a deadline (restart() moves it, e.g. before each batch of a stream), PostgreSQL's
+    statement_timeout for each statement of the transaction (begin() sets it, inside the transaction)."""
+
+    def __init__(self, conn: Connection, seconds: float):
+        self.conn, self.seconds = conn, seconds
+        self.deadline = time.monotonic() + seconds
+        self._sqlite = conn.dialect.name == "sqlite"
+        if self._sqlite:
+            conn.connection.driver_connection.set_progress_handler(self._past, _PROGRESS_EVERY)
+
+    def _past(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def begin(self) -> None:
+        if not self._sqlite:
+            self.conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(self.seconds * 1000))}")
+
+    def restart(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+
+    def close(self) -> None:
+        if self._sqlite and not self.conn.closed:
+            self.conn.connection.driver_connection.set_progress_handler(None, _PROGRESS_EVERY)
+
+
+class QueryTimeout(Exception):
+    """A read ran past its budget and the database stopped it."""
+
+    def __init__(self, budget: float):
+        super().__init__(f"the query ran past its budget of {budget:g} s")
+        self.budget = budget
+
+
+def is_query_timeout(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == _PG_QUERY_CANCELED:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and str(orig) == "interrupted"
 
 
 # PostgreSQL SQLSTATEs that a retry can fix: connection problems, lock and statement timeouts, shutdown, overload.

@@ -21,8 +21,10 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from ..text_safety import FORMULA_START, neutralise  # noqa: F401  (neutralise: re-exported, the reference)
+from .db import QueryTimeout, StatementBudget, is_query_timeout
 from .models import Alert
 from .queries import AlertFilter, where_clauses
 
@@ -140,28 +142,36 @@ class Export:
     any byte is sent), the rest streams as text chunks on iteration, and the connection is released at the end or
     on close()."""
 
-    def __init__(self, db: Engine, f: AlertFilter, fmt: str, *, batch: int | None = None):
+    def __init__(self, db: Engine, f: AlertFilter, fmt: str, *, batch: int | None = None,
+                 budget: float | None = None):
+        """`budget`: seconds the database may take for each batch (the first included), else QueryTimeout; the
+        time a client takes to read the stream does not count."""
         if fmt not in ENCODERS:
             raise ValueError(f"format must be one of {', '.join(ENCODERS)}")
         self._conn = db.connect()
+        self._budget = StatementBudget(self._conn, budget) if budget is not None else None
         try:
             self._tx = self._conn.begin()
+            if self._budget is not None:
+                self._budget.begin()
             rows = batches(self._conn, f, fmt, batch=batch or BATCH)
             first = next(rows, None)
-        except BaseException:
-            self._conn.close()
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, DBAPIError) and budget is not None and is_query_timeout(exc):
+                raise QueryTimeout(budget) from exc
             raise
         self.rows = 0
         self._chunks = ENCODERS[fmt](self._counted(first, rows))
 
     def _counted(self, first, rest) -> Iterator[Sequence]:
-        if first is None:
-            return
-        self.rows += len(first)
-        yield first
-        for part in rest:
+        part = first
+        while part is not None:
             self.rows += len(part)
             yield part
+            if self._budget is not None:
+                self._budget.restart()
+            part = next(rest, None)
 
     def __iter__(self) -> "Export":
         return self
@@ -176,6 +186,8 @@ class Export:
     def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
+            if self._budget is not None:
+                self._budget.close()
             try:
                 self._tx.rollback()  # read only: nothing to commit; ends the snapshot and the cursor
             except Exception:

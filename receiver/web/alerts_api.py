@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..domain import Role
-from ..store.db import read_transaction
 from ..store.queries import get_alert, list_alerts
 from .auth import require
 from .context import services
@@ -26,7 +25,7 @@ def list_():
     order = args.get("order", "desc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "bad_parameter", "order: must be asc or desc", parameter="order")
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         alerts, next_cursor = list_alerts(conn, flt, limit=limit, after_id=cursor, order=order)
     return jsonify({"alerts": alerts, "count": len(alerts),
                     "next_cursor": str(next_cursor) if next_cursor is not None else None})
@@ -36,7 +35,7 @@ def list_():
 @require(Role.READ)
 def show(alert_id: int):
     check_known(request.args, ())
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         alert = get_alert(conn, alert_id)
     if alert is None:
         raise ApiError(404, "not_found", f"no alert with id {alert_id}")

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from ..clock import Clock
 from ..config import Config
 from ..metrics import Metrics
+from ..store.db import read_transaction
 from .auth import Authenticator
 from .throttle import FailureThrottle
 
@@ -32,6 +33,9 @@ class Services:
     last_body_prune: dt.datetime | None = None
     body_prune_every: dt.timedelta = dt.timedelta(hours=1)
 
+    def read(self):
+        """A read transaction within database.query_timeout: every read a request makes goes through here."""
+        return read_transaction(self.db, budget=self.config.database.query_timeout.total_seconds())
 
 
 def services() -> Services:

@@ -11,7 +11,7 @@ from flask import Blueprint, g, jsonify, request
 from ..domain import Role
 from ..fields import FieldError, format_duration, parse_duration
 from ..store import correlations
-from ..store.db import read_transaction, write_transaction
+from ..store.db import write_transaction
 from .auth import require
 from .context import services
 from .errors import ApiError
@@ -46,7 +46,7 @@ def related(alert_id: int):
     window = parse_window(args.get("window"))
     limit = parse_int("limit", args.get("limit"), default=50, minimum=1, maximum=500)
     svc = services()
-    with read_transaction(svc.db) as conn:
+    with svc.read() as conn:
         found = correlations.related(conn, alert_id, window=window, limit=limit, now=svc.clock.now())
     if found is None:
         raise ApiError(404, "not_found", f"no alert with id {alert_id}")

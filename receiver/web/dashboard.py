@@ -20,7 +20,6 @@ from werkzeug.datastructures import MultiDict
 from .. import __version__, analytics
 from ..domain import Role
 from ..store import delivery, stats
-from ..store.db import read_transaction
 from ..store.queries import AlertFilter, count_alerts, get_alert, iso, list_alerts
 from . import dashboard_session as sessions
 from . import dashboard_view as view
@@ -123,7 +122,7 @@ def _now_levels():
     svc = services()
     now = svc.clock.now()
     levels = []
-    with read_transaction(svc.db) as conn:
+    with svc.read() as conn:
         for level in view.LEVELS:
             f = AlertFilter(status="firing", levels=(level,))
             alerts, _ = list_alerts(conn, f, limit=NOW_PER_LEVEL)
@@ -160,7 +159,7 @@ def _can_act() -> bool:
 @sessions.guard(Role.READ)
 def alert(alert_id: int):
     svc = services()
-    with read_transaction(svc.db) as conn:
+    with svc.read() as conn:
         found = get_alert(conn, alert_id)
     if found is None:
         return sessions.refusal(404, "No such alert", f"There is no alert with id {alert_id}.")
@@ -202,7 +201,7 @@ def history():
         f = alert_filter(args)
         limit = parse_int("limit", args.get("limit"), default=100, minimum=1, maximum=1000)
         cursor = parse_int("cursor", args.get("cursor"), default=0, minimum=0, maximum=2**62) or None
-        with read_transaction(services().db) as conn:
+        with services().read() as conn:
             alerts, next_cursor = list_alerts(conn, f, limit=limit, after_id=cursor)
             total = count_alerts(conn, f)
     except ApiError as exc:
@@ -242,7 +241,7 @@ def statistics():
     f = AlertFilter(since=now - dt.timedelta(days=PERIODS[period]), until=now)
     interval = "hour" if PERIODS[period] <= 2 else "day"
     starts = analytics.bucket_starts(f.since, f.until, interval, analytics.UTC)
-    with read_transaction(svc.db) as conn:
+    with svc.read() as conn:
         summary = stats.summary(conn, f)
         top = stats.top(conn, f, by="count", limit=10, now=now)
         noisy = stats.top(conn, f, by="noise", limit=10, now=now)
@@ -269,7 +268,7 @@ DELIVERY_ROWS = 50
 def delivery_page():
     svc = services()
     now = svc.clock.now()
-    with read_transaction(svc.db) as conn:
+    with svc.read() as conn:
         depth, oldest_age = delivery.backlog(conn, now)
         failing = delivery.list_notifications(conn, delivery.NotificationFilter(status="failed",
                                                                                 limit=DELIVERY_ROWS + 1))

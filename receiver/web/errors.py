@@ -6,7 +6,7 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from ..store.db import StorageUnavailable, is_unavailable
+from ..store.db import QueryTimeout, StorageUnavailable, is_unavailable
 
 
 class ApiError(Exception):
@@ -42,6 +42,13 @@ def register(app: Flask) -> None:
             return ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",
                             headers={"Retry-After": "5"}).response()
         raise exc
+
+    @app.errorhandler(QueryTimeout)
+    def _query_timeout(exc: QueryTimeout):
+        # The database stopped the read: no worker is held past database.query_timeout, whatever was asked.
+        return ApiError(503, "query_timeout",
+                        f"{exc}: narrow the request (a shorter period, fewer or simpler match= regexes), or raise "
+                        "database.query_timeout in receiver.yml", headers={"Retry-After": "5"}).response()
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -53,7 +53,7 @@ def _export(default_format: str):
                        parameter="format")
     flt = alert_filter(args)
     try:
-        export = Export(services().db, flt, fmt)
+        export = Export(services().db, flt, fmt, budget=services().config.database.query_timeout.total_seconds())
     except Exception as exc:
         if is_unavailable(exc):
             raise ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",

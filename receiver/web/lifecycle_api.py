@@ -14,7 +14,6 @@ from ..domain import Level, Role
 from ..engine import lifecycle, links
 from ..engine.ingest import group_id
 from ..fields import FieldError, parse_duration
-from ..store.db import read_transaction
 from ..store.queries import get_alert
 from .auth import SIGNED_LINK, open_access, require
 from .context import services
@@ -77,7 +76,7 @@ def _run(action, *args, **kwargs):
 
 
 def _answer(alert_id: int, result: lifecycle.ActionResult):
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         alert = get_alert(conn, alert_id)
     return jsonify({"changed": bool(result.changed), "notifications": result.messages, "alert": alert})
 
@@ -114,7 +113,7 @@ def escalate(alert_id: int):
             target = Level(body["level"])
         except ValueError:
             raise ApiError(400, "bad_field", "level: must be L1, L2 or L3") from None
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         before = get_alert(conn, alert_id)
     result = _run(lifecycle.escalate, alert_id, actor=_actor(body), comment=body.get("comment"), target=target)
     response = _answer(alert_id, result)
@@ -176,7 +175,7 @@ def ack_link(token: str):
         alert_id = _link_alert(token)
     except _LinkProblem as exc:
         return _page("Cannot acknowledge", f"<p>{html.escape(str(exc))}</p>", 404)
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         alert = get_alert(conn, alert_id)
     if alert is None:
         return _page("Cannot acknowledge", "<p>This alert no longer exists.</p>", 404)

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 
 from ..domain import NotificationKind, NotificationStatus, Role
 from ..store import delivery
-from ..store.db import read_transaction, write_transaction
+from ..store.db import write_transaction
 from ..store.queries import iso
 from .auth import require
 from .context import services
@@ -48,7 +48,7 @@ def list_():
         until=parse_time("until", args["until"]) if args.get("until") else None,
         before_id=parse_int("cursor", args.get("cursor"), default=0, minimum=0, maximum=2**62) or None,
         limit=parse_int("limit", args.get("limit"), default=100, minimum=1, maximum=1000) + 1)
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         rows = delivery.list_notifications(conn, flt)
     more = len(rows) == flt.limit  # one row past the page says whether there is a next one
     rows = rows[: flt.limit - 1]
@@ -59,7 +59,7 @@ def list_():
 @bp.get("/notifications/<int:notification_id>")
 @require(Role.READ)
 def show(notification_id: int):
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         row = delivery.get_notification(conn, notification_id)
     if row is None:
         raise ApiError(404, "not_found", f"no notification with id {notification_id}")

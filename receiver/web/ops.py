@@ -12,7 +12,6 @@ from flask import Blueprint, Response, jsonify
 from ..config import ConfigError, load_config
 from ..domain import Role
 from ..store import delivery, migrate
-from ..store.db import read_transaction
 from ..supervisor import SUPERVISOR_PID_ENV
 from .auth import CONFIGURED, PUBLIC, Authenticator, check, open_access, require
 from .context import services
@@ -36,7 +35,7 @@ def ready():
     svc = services()
     checks = {}
     try:
-        with read_transaction(svc.db) as conn:
+        with svc.read() as conn:
             conn.execute(sa.text("SELECT 1"))
         checks["database"] = "ok"
         current, head = migrate.current_revision(svc.db), migrate.head_revision()
@@ -82,7 +81,7 @@ def metrics():
     if svc.config.auth.metrics_role is not None:
         check(svc.config.auth.metrics_role)
     try:  # the outbox backlog is read at scrape time: exact, and the same whichever process answers
-        with read_transaction(svc.db) as conn:
+        with svc.read() as conn:
             waiting, oldest = delivery.backlog(conn, svc.clock.now())
         svc.metrics.outbox_messages.set(waiting)
         svc.metrics.outbox_oldest_age.set(oldest)

@@ -129,7 +129,8 @@ def alert_filter(args: MultiDict) -> AlertFilter:
         try:
             matchers.extend(parse_matchers(raw))
         except MatcherError as exc:
-            raise ApiError(400, "bad_parameter", f"match: {exc}", parameter="match") from None
+            fix = f" ({exc.fix})" if exc.fix else ""
+            raise ApiError(400, "bad_parameter", f"match: {exc}{fix}", parameter="match") from None
     return AlertFilter(
         status=status,
         levels=tuple(levels),

@@ -10,7 +10,7 @@ from .. import payload as payload_mod
 from ..domain import Role
 from ..engine.ingest import ingest
 from ..store import webhooks as webhook_store
-from ..store.db import read_transaction, write_transaction
+from ..store.db import write_transaction
 from ..store.queries import iso
 from .auth import require
 from .context import services
@@ -37,7 +37,7 @@ def list_():
     check_known(request.args, ("limit", "cursor"))
     limit = parse_int("limit", request.args.get("limit"), default=100, minimum=1, maximum=1000)
     cursor = parse_int("cursor", request.args.get("cursor"), default=0, minimum=0, maximum=2**62) or None
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         rows = webhook_store.list_rejected(conn, limit=limit + 1, before_id=cursor)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -48,7 +48,7 @@ def list_():
 @bp.get("/<int:rejected_id>")
 @require(Role.READ)
 def show(rejected_id: int):
-    with read_transaction(services().db) as conn:
+    with services().read() as conn:
         row = webhook_store.get_rejected(conn, rejected_id)
     if row is None:
         raise ApiError(404, "not_found", f"no rejected webhook with id {rejected_id}")
@@ -60,7 +60,7 @@ def show(rejected_id: int):
 def replay(rejected_id: int):
     """Run a dead letter through ingest again, e.g. after a config fix or an upgrade that accepts it."""
     svc = services()
-    with read_transaction(svc.db) as conn:
+    with svc.read() as conn:
         row = webhook_store.get_rejected(conn, rejected_id)
     if row is None:
         raise ApiError(404, "not_found", f"no rejected webhook with id {rejected_id}")

@@ -12,7 +12,6 @@ from .. import analytics
 from ..domain import Level, Role
 from ..fields import FieldError, parse_duration
 from ..store import stats
-from ..store.db import read_transaction
 from ..store.queries import AlertFilter, iso
 from .auth import require
 from .context import services
@@ -38,10 +37,10 @@ def period_filter(args, *, default: dt.timedelta = DEFAULT_PERIOD) -> AlertFilte
 
 
 @contextlib.contextmanager
-def stats_transaction(db):
+def stats_transaction(svc):
     """A read transaction that sees one snapshot: the aggregates, their watermark and the raw rows agree
     (PostgreSQL's default READ COMMITTED would take a new snapshot per statement; SQLite's WAL read is one)."""
-    with read_transaction(db) as conn:
+    with svc.read() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield conn
@@ -61,7 +60,7 @@ def summary():
     check_known(request.args, FILTERS)
     f = period_filter(request.args)
     sources: set[str] = set()
-    with stats_transaction(services().db) as conn:
+    with stats_transaction(services()) as conn:
         result = stats.summary(conn, f, sources)
     return jsonify({"period": _period(f), "source": stats.source_name(sources), **result})
 
@@ -82,7 +81,7 @@ def top():
         raise ApiError(400, "bad_parameter", f"flap_window: {exc}", parameter="flap_window") from None
     f = period_filter(args)
     svc = services()
-    with stats_transaction(svc.db) as conn:
+    with stats_transaction(svc) as conn:
         rows = stats.top(conn, f, by=by, limit=limit, now=svc.clock.now())
         flaps = stats.flapping(conn, f, window=window, min_occurrences=flap_min, limit=limit)
     return jsonify({"period": _period(f), "by": by, "top": rows,
@@ -112,7 +111,7 @@ def trends():
         raise ApiError(400, "too_many_buckets", f"{len(starts)} buckets; at most {MAX_BUCKETS}: use interval=day "
                                                 "or a shorter period")
     sources: set[str] = set()
-    with stats_transaction(services().db) as conn:
+    with stats_transaction(services()) as conn:
         slots = stats.slot_counts(conn, f, None if group_by == "none" else group_by, boundaries=starts,
                                   sources=sources)
     series = analytics.fill(slots, starts, stats.SLOT_SECONDS, f.until)
@@ -137,7 +136,7 @@ def service_health(conn, service: str, f: AlertFilter) -> dict:
 def health(service: str):
     check_known(request.args, ("since", "until"))
     f = period_filter(request.args)
-    with stats_transaction(services().db) as conn:
+    with stats_transaction(services()) as conn:
         result = service_health(conn, service, f)
     return jsonify({"period": _period(f), **result})
 
@@ -160,7 +159,7 @@ def daily():
     since = dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
     until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
     f = AlertFilter(since=since, until=until)
-    with stats_transaction(services().db) as conn:
+    with stats_transaction(services()) as conn:
         summary_ = stats.summary(conn, f)
         top_count = stats.top(conn, f, by="count", limit=limit, now=now)
         noisy = stats.top(conn, f, by="noise", limit=limit, now=now)
