@@ -317,6 +317,7 @@ def _access(operation: Schema, view: Any, config: Any) -> Schema:
         op["description"] = (f"Role: `{role.value}`. " + op.get("description", "")).strip()
         op["responses"].setdefault("401", _err("Unauthorized"))
         op["responses"].setdefault("403", _err("Forbidden"))
+        op["responses"].setdefault("429", _err("TooManyAuthFailures"))
     if role is not None and role is not Role.WEBHOOK:
         # Every guarded API route reads or writes the database: down or locked is a 503 (errors.py).
         op["responses"].setdefault("503", _err("StorageUnavailable"))
@@ -325,12 +326,17 @@ def _access(operation: Schema, view: Any, config: Any) -> Schema:
     return op
 
 
+_ANY_HOST = ("/-/healthy", "/-/ready")  # probes send the pod's address (web/auth.py's Host check lets them in)
+
+
 def document(app: Flask) -> dict[str, Any]:
     paths: dict[str, dict[str, Schema]] = {}
     for path, method, view in sorted(routed(app), key=lambda r: r[:2]):
         if method in PATHS.get(path, {}):
-            paths.setdefault(path, {})[method] = _access(PATHS[path][method], view,
-                                                         app.extensions["alert_receiver"].config)
+            op = _access(PATHS[path][method], view, app.extensions["alert_receiver"].config)
+            if path not in _ANY_HOST:
+                op["responses"] = dict(sorted({**op["responses"], "421": _err("HostNotAllowed")}.items()))
+            paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "alert-receiver", "version": __version__,

@@ -369,9 +369,16 @@ RESPONSES: dict[str, Schema] = {
     "BadRequest": error_response("a bad parameter or body; `error` says which: unknown_parameter, bad_parameter, "
                                  "malformed_json, unknown_field, bad_field, bad_body"),
     "StorageUnavailable": {**error_response("the database is down or locked past database.lock_timeout (or, for "
-                                                 "the webhook, too many large bodies at once): retry"),
+                                                 "the webhook, too many large bodies at once), or a read ran past "
+                                                 "database.query_timeout (`query_timeout`) or waited that long for "
+                                                 "its turn among regex-filtered reads (`busy`): retry"),
                            "headers": {"Retry-After": {"schema": STR, "description": "seconds"}}},
     "InternalError": error_response("an unexpected failure (logged)"),
+    "HostNotAllowed": error_response("host_not_allowed: without tokens only a loopback Host, server.public_url's "
+                                     "host and server.allowed_hosts are served (DNS rebinding)"),
+    "TooManyAuthFailures": {**error_response("too_many_auth_failures: this address failed authentication too "
+                                             "often within a minute, whatever it presents now"),
+                            "headers": {"Retry-After": {"schema": STR, "description": "seconds"}}},
 }
 
 SECURITY_SCHEMES: dict[str, Schema] = {
