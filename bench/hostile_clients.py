@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import os
 import statistics
 import sys
@@ -26,8 +25,9 @@ import requests
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tests.support.fixtures import recent  # noqa: E402
-from tests.support.hostile_clients import RssSampler, SlowClients, mib, rss_of_tree, stream_body  # noqa: E402
+from tests.support.fixtures import new_alert_bodies  # noqa: E402
+from tests.support.hostile_clients import (RssSampler, SlowClients, mib, parent_pid, rss_of_tree,  # noqa: E402
+                                           stream_body)
 
 GIB, MIB = 2**30, 2**20
 LARGE_BODY = 50 * 1000 * 1000
@@ -82,30 +82,11 @@ def listener_pid(port: int) -> int | None:
                 holders.add(pid)
         except OSError:
             continue
-    roots = [p for p in holders if _ppid(p) not in holders]
+    roots = [p for p in holders if parent_pid(p) not in holders]
     return roots[0] if len(roots) == 1 else None
 
 
-def _ppid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 # --- phase 1: slow clients ---------------------------------------------------------------------------------
-
-
-def webhook_bodies(count: int) -> list[bytes]:
-    template = json.loads(recent("a_single_firing"))
-    out = []
-    for i in range(count):
-        body = json.loads(json.dumps(template))
-        body["alerts"][0]["labels"]["instance"] = f"hostile-bench-{i}:9100"
-        body["alerts"][0].pop("fingerprint")
-        out.append(json.dumps(body).encode())
-    return out
 
 
 def timed(send, timeout: float) -> float | None:
@@ -135,7 +116,7 @@ def slow_phase(args, port: int, pid: int | None) -> None:
         slow.open(args.slow_headers, args.slow_bodies)
         opened = time.monotonic()
         hooks, health = [], []
-        for i, body in enumerate(webhook_bodies(args.webhooks)):
+        for i, body in enumerate(new_alert_bodies(args.webhooks, "hostile-bench")):
             hooks.append(timed(lambda t: requests.post(args.url + "/webhook", data=body, headers=headers, timeout=t),
                                args.timeout))
             if i % 5 == 4:

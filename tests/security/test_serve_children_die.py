@@ -16,7 +16,7 @@ import pytest
 import requests
 import yaml
 
-from ..faults.processes import tree, wait_whole
+from ..faults.processes import wait_whole
 from ..support.process import ReceiverProcess, wait_until
 
 pytestmark = pytest.mark.e2e

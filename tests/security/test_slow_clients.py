@@ -5,7 +5,6 @@ slow connections at its read deadlines."""
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 
@@ -13,7 +12,7 @@ import pytest
 import requests
 import yaml
 
-from ..support.fixtures import recent
+from ..support.fixtures import new_alert_bodies
 from ..support.hostile_clients import SlowClients
 from ..support.process import ReceiverProcess, wait_until
 
@@ -40,18 +39,6 @@ def config_path(tmp_path):
     return path
 
 
-def webhook_bodies(count: int) -> list[bytes]:
-    """`count` single-alert webhooks, each a new alert (its own instance label), timestamps of just now."""
-    template = json.loads(recent("a_single_firing"))
-    bodies = []
-    for i in range(count):
-        body = json.loads(json.dumps(template))
-        body["alerts"][0]["labels"]["instance"] = f"slow-clients-{i}:9100"
-        body["alerts"][0].pop("fingerprint")
-        bodies.append(json.dumps(body).encode())
-    return bodies
-
-
 def timed(send) -> tuple[float | None, int | None]:
     """(seconds, status) of one request; (None, None) when it was not answered within REQUEST_TIMEOUT."""
     started = time.perf_counter()
@@ -65,7 +52,7 @@ def timed(send) -> tuple[float | None, int | None]:
 def send_all(base: str) -> tuple[list, list]:
     """The webhooks, with a /-/healthy after every HEALTHY_EVERY-th; stops after MAX_UNANSWERED unanswered."""
     webhooks, healthy = [], []
-    for i, body in enumerate(webhook_bodies(WEBHOOKS)):
+    for i, body in enumerate(new_alert_bodies(WEBHOOKS, "slow-clients")):
         webhooks.append(timed(lambda: requests.post(base + "/webhook", data=body, timeout=REQUEST_TIMEOUT,
                                                     headers={"Content-Type": "application/json"})))
         if i % HEALTHY_EVERY == HEALTHY_EVERY - 1:

@@ -56,6 +56,19 @@ def recent(name: str, now: dt.datetime | None = None) -> bytes:
     return moved(raw(name), now or dt.datetime.now(dt.timezone.utc))
 
 
+def new_alert_bodies(count: int, tag: str) -> list[bytes]:
+    """`count` single-alert webhooks as a_single_firing, just now, each a new alert (instance `<tag>-<i>:9100`,
+    no fingerprint: the receiver computes it)."""
+    template = json.loads(recent("a_single_firing"))
+    bodies = []
+    for i in range(count):
+        body = json.loads(json.dumps(template))
+        body["alerts"][0]["labels"]["instance"] = f"{tag}-{i}:9100"
+        body["alerts"][0].pop("fingerprint")
+        bodies.append(json.dumps(body).encode())
+    return bodies
+
+
 def source_of(capture: dict) -> str:
     """The /webhook/<name> the capture was posted to ('' for plain /webhook)."""
     path = capture["request"]["path"]

@@ -291,7 +291,7 @@ def _cmdline(pid: int) -> bytes | None:
         return None
 
 
-def _ppid(pid: int) -> int | None:
+def parent_pid(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             # the command name may hold spaces and parentheses: fields start after the last ')'
@@ -331,7 +331,7 @@ def worker_pids(serve_pid: int) -> list[int]:
     other ones)."""
     own = _cmdline(serve_pid)
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    return sorted(p for p in pids if _ppid(p) == serve_pid and _cmdline(p) == own)
+    return sorted(p for p in pids if parent_pid(p) == serve_pid and _cmdline(p) == own)
 
 
 def rss_of_tree(pid: int) -> dict[int, int]:
