@@ -78,8 +78,18 @@ def test_the_run_command_and_try_it_work_verbatim(tmp_path):
         alerts = json.loads(listing)["alerts"]
         assert len(alerts) == 5 and {a["alertname"] for a in alerts} == {"InstanceDown"}, alerts
         assert (tmp_path / "alert-receiver.db").exists()  # the embedded default, in the folder it was started in
+        # The first terminal logs the page (the README says so), and by then every process has made its files
+        wait_until(lambda: "[L1 FIRING] InstanceDown (5 alerts)" in (tmp_path / "serve.log").read_text(),
+                   timeout=30, what="the page in serve's log")
+        created = {p.name for p in tmp_path.iterdir() if p.name != "serve.log"}
     finally:
         server.terminate()
         server.wait(30)
         log.close()
     assert server.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    # Started in a clone, the same files land in the repository: .gitignore must cover every one of them.
+    created = sorted(created | {p.name for p in tmp_path.iterdir() if p.name != "serve.log"})
+    if (ROOT / ".git").exists():
+        ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--no-index", *created],
+                                 capture_output=True, text=True).stdout.split()
+        assert sorted(ignored) == created, f"not in .gitignore: {set(created) - set(ignored)}"
