@@ -103,5 +103,9 @@ def test_a_legacy_connector_failure_inside_a_200(make_channel, mock_http, text, 
 
 
 def test_a_legacy_connector_success(make_channel, mock_http):
+    """An Office 365 connector answers 200 with the body "1" on success: no error, and the card went out once."""
     mock_http.post(TEAMS_URL, status=200, body="1")
     make_channel("msteams").send(make_message())
+    [call] = mock_http.calls
+    assert call.request.url == TEAMS_URL
+    assert card_of(call.request.body)["type"] == "AdaptiveCard"
