@@ -8,7 +8,7 @@ from ..domain import Role
 from ..store.queries import get_alert, list_alerts
 from .auth import require
 from .context import services
-from .errors import ApiError
+from .errors import ApiError, found
 from .params import ALERT_FILTER_PARAMS, alert_filter, check_known, parse_int
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1")
@@ -36,7 +36,5 @@ def list_():
 def show(alert_id: int):
     check_known(request.args, ())
     with services().read() as conn:
-        alert = get_alert(conn, alert_id)
-    if alert is None:
-        raise ApiError(404, "not_found", f"no alert with id {alert_id}")
+        alert = found(get_alert(conn, alert_id), "alert", alert_id)
     return jsonify(alert)

@@ -14,7 +14,7 @@ from ..store import correlations
 from ..store.db import write_transaction
 from .auth import require
 from .context import services
-from .errors import ApiError
+from .errors import ApiError, found
 from .lifecycle_api import json_body
 from .params import check_known, parse_int
 
@@ -47,10 +47,10 @@ def related(alert_id: int):
     limit = parse_int("limit", args.get("limit"), default=50, minimum=1, maximum=500)
     svc = services()
     with svc.read() as conn:
-        found = correlations.related(conn, alert_id, window=window, limit=limit, now=svc.clock.now())
-    if found is None:
-        raise ApiError(404, "not_found", f"no alert with id {alert_id}")
-    return jsonify({"alert_id": alert_id, "window": format_duration(window), "count": len(found), "related": found})
+        related = found(correlations.related(conn, alert_id, window=window, limit=limit, now=svc.clock.now()),
+                        "alert", alert_id)
+    return jsonify({"alert_id": alert_id, "window": format_duration(window), "count": len(related),
+                    "related": related})
 
 
 def _id(body: dict, key: str) -> int:

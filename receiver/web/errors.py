@@ -29,6 +29,13 @@ class ApiError(Exception):
         return resp
 
 
+def found(value, what: str, ident: int):
+    """`value`, or a 404 that names what has no such id (`found(row, "alert", 7)`)."""
+    if value is None:
+        raise ApiError(404, "not_found", f"no {what} with id {ident}")
+    return value
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

@@ -10,7 +10,7 @@ from ..store.db import write_transaction
 from ..store.queries import iso
 from .auth import require
 from .context import services
-from .errors import ApiError
+from .errors import ApiError, found
 from .params import check_known, parse_int, parse_time
 
 bp = Blueprint("notifications_api", __name__, url_prefix="/api/v1")
@@ -60,9 +60,7 @@ def list_():
 @require(Role.READ)
 def show(notification_id: int):
     with services().read() as conn:
-        row = delivery.get_notification(conn, notification_id)
-    if row is None:
-        raise ApiError(404, "not_found", f"no notification with id {notification_id}")
+        row = found(delivery.get_notification(conn, notification_id), "notification", notification_id)
     return jsonify(_json(row))
 
 
@@ -72,9 +70,7 @@ def retry(notification_id: int):
     """Send a dead (or failing) notification again now, with a fresh give_up_after."""
     svc = services()
     with write_transaction(svc.db) as conn:
-        row = delivery.get_notification(conn, notification_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"no notification with id {notification_id}")
+        row = found(delivery.get_notification(conn, notification_id), "notification", notification_id)
         if not delivery.requeue(conn, notification_id, now=svc.clock.now(),
                                 give_up_after=svc.config.delivery.retry.give_up_after):
             raise ApiError(409, "not_retryable", f"notification {notification_id} is {row['status']}; "

@@ -14,7 +14,7 @@ from ..store.db import write_transaction
 from ..store.queries import iso
 from .auth import require
 from .context import services
-from .errors import ApiError
+from .errors import ApiError, found
 from .params import check_known, parse_int
 
 bp = Blueprint("rejected_api", __name__, url_prefix="/api/v1/webhooks/rejected")
@@ -49,9 +49,7 @@ def list_():
 @require(Role.READ)
 def show(rejected_id: int):
     with services().read() as conn:
-        row = webhook_store.get_rejected(conn, rejected_id)
-    if row is None:
-        raise ApiError(404, "not_found", f"no rejected webhook with id {rejected_id}")
+        row = found(webhook_store.get_rejected(conn, rejected_id), "rejected webhook", rejected_id)
     return jsonify(_shape(row))
 
 
@@ -61,9 +59,7 @@ def replay(rejected_id: int):
     """Run a dead letter through ingest again, e.g. after a config fix or an upgrade that accepts it."""
     svc = services()
     with svc.read() as conn:
-        row = webhook_store.get_rejected(conn, rejected_id)
-    if row is None:
-        raise ApiError(404, "not_found", f"no rejected webhook with id {rejected_id}")
+        row = found(webhook_store.get_rejected(conn, rejected_id), "rejected webhook", rejected_id)
     if row["body_truncated"]:
         raise ApiError(409, "body_truncated", "only the first part of this body was kept; it cannot be replayed")
     now = svc.clock.now()
