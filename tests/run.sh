@@ -48,4 +48,11 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install --quiet --constraint tests/constraints.txt -e '.[test]'
 
-exec .venv/bin/python -m pytest -n auto "$@"
+# Two phases: everything else in parallel, then the tests that assert a latency bound under attack, alone.
+# Sharing two cores with the other tests' servers measured the neighbours, not the receiver (a webhook's p95 went
+# from 23 ms alone to 700 ms beside them).
+status=0
+.venv/bin/python -m pytest -n auto -m "not timing" "$@" || status=$?
+.venv/bin/python -m pytest -m timing "$@" || { rc=$?; [ $rc -eq 5 ] || status=$rc; }  # 5: none selected
+[ $status -eq 5 ] && status=0
+exit $status

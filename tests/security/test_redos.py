@@ -39,6 +39,7 @@ def client_for(url: str, tmp_path, **database):
     return app, app.test_client()
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("matcher", REVIEWER_PATTERNS)
 def test_the_reviewers_patterns_answer_within_a_second_on_100k_alerts(big_db, tmp_path, matcher):
     app, client = client_for(big_db, tmp_path)

@@ -16,7 +16,7 @@ from bench.stats import seed
 from ..support.fixtures import new_alert_bodies
 from ..support.process import ReceiverProcess
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timing]
 REDOS = {"match": 'instance=~"(.+.+)+!"', "limit": 1}  # no alertname: every row is tested
 
 

@@ -16,7 +16,7 @@ from ..support.fixtures import new_alert_bodies
 from ..support.hostile_clients import SlowClients
 from ..support.process import ReceiverProcess, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timing]
 
 # The server's deadlines this test assumes (the fix may align them): a request's head must be complete this long
 # after the connection opened, its body this long after the head. Totals, not idle timeouts: the slow clients send
