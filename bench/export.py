@@ -236,6 +236,7 @@ def measure_retention(url: str) -> list[dict]:
     import multiprocessing
 
     from receiver.engine import retention
+    from receiver.store.write_port import DirectWrites
     from receiver.store.db import create_db_engine
 
     db = create_db_engine(url)
@@ -250,7 +251,7 @@ def measure_retention(url: str) -> list[dict]:
             time.sleep(1.0)
             batches: list[float] = []
             started = time.perf_counter()
-            result = retention.purge(db, cutoff, batch_size=batch,
+            result = retention.purge(DirectWrites(db), cutoff, batch_size=batch,
                                      progress=lambda r: batches.append(r.last_batch_seconds))
             total = time.perf_counter() - started
             stop.set()

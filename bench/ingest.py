@@ -250,7 +250,7 @@ def ensure_writer(url: str, mode: str, log_path: str) -> tuple[subprocess.Popen 
     """SQLite group commit: `serve` starts the writer process itself once it is wired in; until then (or with
     --sqlite-writer bench) the bench starts it beside the server, on the same database. Returns (process we started,
     how the writer runs: serve | bench | none)."""
-    from receiver.store.group_commit import socket_path
+    from receiver.sqlite_writer.wire import socket_path
 
     if mode == "none":
         return None, "none"
@@ -261,7 +261,7 @@ def ensure_writer(url: str, mode: str, log_path: str) -> tuple[subprocess.Popen 
             if os.path.exists(path):
                 return None, "serve"
             time.sleep(0.05)  # polling for serve's writer, bounded by the deadline
-    cmd = [sys.executable, "-m", "receiver.engine.writer", "--database-url", url]
+    cmd = [sys.executable, "-m", "receiver.sqlite_writer", "--database-url", url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     proc = subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=REPO, env=env)
     deadline = time.monotonic() + 30

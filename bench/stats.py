@@ -7,8 +7,8 @@ and intents, on SQLite and PostgreSQL; p50/p95 of every stats endpoint over the 
 Targets (issue #5): p95 < 100 ms for summary, top and trends over 7 days; < 500 ms over 30 days. Requests go
 through the Flask app in-process (the endpoint's own cost; no HTTP stack). Seeding writes rows straight through
 the driver (SQLite executemany, PostgreSQL COPY), in the shapes the receiver itself writes. Then the engine's
-statistics refresh builds the pre-aggregates (store/aggregates.py; its time is printed, and the time of one
-incremental refresh a minute later); `--no-aggregates` measures the raw queries alone. Each line also shows the
+statistics refresh builds the pre-aggregates (statistics/write_aggregates.py; its time is printed, and the time of
+one incremental refresh a minute later); `--no-aggregates` measures the raw queries alone. Each line also shows the
 process CPU time per request (p50): on SQLite that is the whole cost, and it does not grow when other work shares
 the machine, which wall-clock times do.
 """
@@ -36,6 +36,7 @@ from receiver.config import Config  # noqa: E402
 from receiver.clock import FixedClock  # noqa: E402
 from receiver.store import migrate  # noqa: E402
 from receiver.store.db import create_db_engine  # noqa: E402
+from receiver.store.write_port import DirectWrites  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 DAYS = 90
@@ -187,16 +188,16 @@ def endpoints(days: int) -> list[tuple[str, str, dict]]:
 
 def build_aggregates(url: str) -> tuple[float, float]:
     """The first build of the statistics aggregates at NOW, then one incremental refresh a minute later."""
-    from receiver.engine import aggregates
+    from receiver.statistics import write_refresh as aggregates
 
     config = Config.model_validate({"database": {"url": url}})
     db = create_db_engine(url)
     try:
         t = time.perf_counter()
-        aggregates.refresh(db, config, NOW)
+        aggregates.refresh(DirectWrites(db), config, NOW)
         first = time.perf_counter() - t
         t = time.perf_counter()
-        aggregates.refresh(db, config, NOW + dt.timedelta(minutes=1))
+        aggregates.refresh(DirectWrites(db), config, NOW + dt.timedelta(minutes=1))
         return first, time.perf_counter() - t
     finally:
         db.dispose()

@@ -29,6 +29,7 @@ from receiver.engine.tick import tick  # noqa: E402
 from receiver.payload import parse  # noqa: E402
 from receiver.store import migrate  # noqa: E402
 from receiver.store.db import create_db_engine, write_transaction  # noqa: E402
+from receiver.store.write_port import DirectWrites  # noqa: E402
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone.utc)
 BODY = 1000  # alerts per seeded webhook
@@ -69,7 +70,7 @@ def measure(url: str, open_: int, due: int) -> dict:
     seed(db, config, [(due, dt.timedelta(0)), (open_ - due, dt.timedelta(minutes=3))])
     seeded = time.perf_counter() - started
     t = time.perf_counter()
-    result = tick(db, config, T0 + dt.timedelta(minutes=5))
+    result = tick(DirectWrites(db), config, T0 + dt.timedelta(minutes=5))
     elapsed = time.perf_counter() - t
     escalated = sum(result.escalations.values())
     assert escalated == due, f"expected {due} escalations, got {escalated}"

@@ -12,9 +12,11 @@ from sqlalchemy.engine import Engine
 from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .metrics import Metrics, check_multiprocess_ready
+from .sqlite_writer.client import open_writes
 from .store.db import create_db_engine
-from .web import (alerts_api, correlations_api, dashboard, errors, export_api, history_api, lifecycle_api,
-                  notifications_api, openapi, ops, pagerduty_webhook, regex_gate, rejected_api, stats_api, webhook)
+from .store.write_port import Writes
+from .web import (alerts_api, api_errors, correlations_api, dashboard, export_api, history_api, lifecycle_api,
+                  notifications_api, openapi, ops, pagerduty_webhook, regex_gate, rejected_api, stats_api, webhook_api)
 from .web.auth import Authenticator
 from .web.params import CONVERTERS
 from .web.context import Services
@@ -29,7 +31,9 @@ def build_db(config: Config) -> Engine:
 
 
 def create_app(config: Config | None = None, *, clock: Clock | None = None, registry: CollectorRegistry | None = None,
-               db: Engine | None = None) -> Flask:
+               db: Engine | None = None, writes: Writes | None = None) -> Flask:
+    """The web app. `writes` is the write port (default: chosen for the database by open_writes); `db`, when
+    given without it, is the database both are built on."""
     check_multiprocess_ready()
     config = config if config is not None else load_config()
     app = Flask("receiver", static_folder=None)  # no static files: no /static route
@@ -40,16 +44,19 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
     app.url_map.converters.update(CONVERTERS)
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     metrics.config_last_reload_successful.set(1)
+    if writes is None:
+        writes = open_writes(db if db is not None else build_db(config))
     app.extensions["alert_receiver"] = Services(
         config=config,
-        db=db if db is not None else build_db(config),
+        db=writes.db,
+        writes=writes,
         clock=clock or SystemClock(),
         metrics=metrics,
         auth=Authenticator((t.name, t.token.reveal(), t.role) for t in config.auth.tokens),
     )
-    errors.register(app)
+    api_errors.register(app)
     regex_gate.register(app)
-    for blueprint in (webhook.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, pagerduty_webhook.bp,
+    for blueprint in (webhook_api.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, pagerduty_webhook.bp,
                       rejected_api.bp, stats_api.bp, ops.bp, openapi.bp, export_api.bp, correlations_api.bp,
                       history_api.bp, dashboard.bp):
         app.register_blueprint(blueprint)

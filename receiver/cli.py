@@ -12,16 +12,10 @@ import tempfile
 
 import click
 
+from . import cli_analytics, cli_stats
+from .cli_config import load as _load
+
 log = logging.getLogger("receiver.cli")
-
-
-def _load(config_path: str | None):
-    from .config import ConfigError, load_config
-
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -126,7 +120,7 @@ def _serve(config_path, host, port, workers, migrate, engine, global_params, for
     from .supervisor import Supervisor
 
     supervisor = Supervisor()
-    from .engine.writer import sqlite_writer_argv
+    from .sqlite_writer.main import sqlite_writer_argv
 
     # SQLite: one writer process commits the workers' snapshots in groups (one fsync for several webhooks).
     writer_argv = sqlite_writer_argv(config, log_format=global_params.get("log_format", "logfmt"),
@@ -173,6 +167,7 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     from .app import build_db
     from .engine.runner import EngineRunner
     from .metrics import Metrics, check_multiprocess_ready
+    from .sqlite_writer.client import open_writes
     from .store import migrate as migrations
     from .wakeup import Wakeup
 
@@ -202,7 +197,8 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     if serve_pid is not None and not _outwait_stale_engine(config, stopped):
         db.dispose()
         return
-    runner = EngineRunner(config, db, metrics=metrics, load_config=lambda: _load_config(config_path))
+    writes = open_writes(db)  # the engine's claims and outcomes ride in the SQLite writer's group commits
+    runner = EngineRunner(config, writes, metrics=metrics, load_config=lambda: _load_config(config_path))
     runner.start()
     while not wanted["stop"]:
         wake.wait()
@@ -212,6 +208,7 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
             runner.reload()
     log.info("engine stopping")
     runner.join(timeout=30)
+    writes.close()
     db.dispose()
 
 
@@ -334,13 +331,8 @@ def templates_check(config_path: str | None) -> None:
     click.echo(f"{where}: OK")
 
 
-from .cli_stats import register as _register_stats  # noqa: E402
-
-_register_stats(main)
-
-from .cli_analytics import register as _register_analytics  # noqa: E402
-
-_register_analytics(main)
+cli_stats.register(main)
+cli_analytics.register(main)
 
 
 if __name__ == "__main__":

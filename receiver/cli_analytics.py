@@ -1,8 +1,8 @@
 """`alert-receiver export` and `alert-receiver purge`: the export and retention of the API, on the command line.
 
-Both run the same code as the API in-process (receiver.store.export, receiver.engine.retention), straight on the
-database named by receiver.yml: `export` streams the same rows as GET /api/v1/alerts/export.csv to stdout with
-constant memory (on a terminal, without control characters); `purge` folds and deletes like DELETE
+Both run the same code as the API in-process (receiver.statistics.read_export, receiver.engine.retention),
+straight on the database named by receiver.yml: `export` streams the same rows as GET /api/v1/alerts/export.csv to
+stdout with constant memory (on a terminal, without control characters); `purge` folds and deletes like DELETE
 /api/v1/history, without the API's time budget.
 """
 
@@ -18,9 +18,9 @@ _CONFIG = click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG"
 
 def _db(config_path: str | None):
     from .app import build_db
-    from .cli import _load
+    from .cli_config import load
 
-    return build_db(_load(config_path))
+    return build_db(load(config_path))
 
 
 @click.command("export")
@@ -40,9 +40,9 @@ def export_command(config_path, fmt, **filters) -> None:
     """Stream the filtered history to stdout as CSV, JSON or NDJSON (the rows of /api/v1/alerts/export.csv)."""
     from werkzeug.datastructures import MultiDict
 
-    from .store.export import Export
+    from .statistics.read_export import Export
     from .text_safety import terminal_text
-    from .web.errors import ApiError
+    from .web.api_errors import ApiError
     from .web.params import alert_filter
 
     args = MultiDict()
@@ -79,6 +79,7 @@ def purge_command(config_path, older_than, yes, batch_size) -> None:
     """Delete resolved history older than --older-than (whole UTC days), rolled up into daily aggregates first."""
     from .clock import SystemClock
     from .engine import retention
+    from .store.write_port import DirectWrites
     from .fields import FieldError, parse_duration
     from .store.queries import iso
 
@@ -103,7 +104,7 @@ def purge_command(config_path, older_than, yes, batch_size) -> None:
             if r.batches % 25 == 0:
                 click.echo(f"  {r.counts.alerts} deleted …", err=True)
 
-        result = retention.purge(db, cutoff, batch_size=batch_size, progress=progress)
+        result = retention.purge(DirectWrites(db), cutoff, batch_size=batch_size, progress=progress)
         c = result.counts
         click.echo(f"deleted {c.alerts} alerts, {c.events} events, {c.notification_items} notification items, "
                    f"{c.notifications} notifications, {c.correlations} correlations; {c.rollup_rows} rollup "

@@ -44,11 +44,11 @@ def _ask(config_path: str | None, path: str, query: dict[str, Any]) -> dict[str,
     from prometheus_client import CollectorRegistry
 
     from .app import create_app
-    from .cli import _load
+    from .cli_config import load
     from .config.model import AuthSettings
 
     # Tokens are for remote callers: whoever can read receiver.yml and the database may read the statistics.
-    config = _load(config_path).model_copy(update={"auth": AuthSettings()})
+    config = load(config_path).model_copy(update={"auth": AuthSettings()})
     app = create_app(config, registry=CollectorRegistry())
     try:
         resp = app.test_client().get(path, query_string=query)
@@ -198,15 +198,16 @@ def report(config_path, fmt, date, tz) -> None:
 def refresh(config_path) -> None:
     """Bring the statistics aggregates up to date now (the engine does it about every 30 s; a first build over a
     large history runs here in one go)."""
+    from .cli_config import load
     from .clock import SystemClock
-    from .cli import _load
-    from .engine import aggregates
+    from .statistics import write_refresh
     from .store.db import create_db_engine
+    from .store.write_port import DirectWrites
 
-    config = _load(config_path)
+    config = load(config_path)
     db = create_db_engine(config.database.url, lock_timeout=config.database.lock_timeout)
     try:
-        result = aggregates.refresh(db, config, SystemClock().now())
+        result = write_refresh.refresh(DirectWrites(db), config, SystemClock().now())
     finally:
         db.dispose()
     watermark = result.watermark.isoformat() if result.watermark else "none"

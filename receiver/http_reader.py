@@ -20,7 +20,7 @@ MAX_HEAD = 64 * 1024  # request line and headers
 HEAD_TIMEOUT = 10.0  # seconds from the connection's first moment to the end of its head
 BODY_TIMEOUT = 30.0  # seconds for a body, plus BODY_SECONDS_PER_MIB for each MiB it declares or sends
 BODY_SECONDS_PER_MIB = 1.0
-# Set by the reader when a body was over its limit and only its first bytes are handed on (see webhook.py); a
+# Set by the reader when a body was over its limit and only its first bytes are handed on (see web/webhook_api.py); a
 # client's own header of this name is always removed.
 OVERFLOW_HEADER = "X-Alert-Receiver-Body-Overflow"
 _MIB = 1024 * 1024

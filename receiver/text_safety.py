@@ -1,7 +1,7 @@
 """Untrusted text (label values from any Alertmanager) made safe for where it is written: a spreadsheet cell that
 would not run as a formula, and terminal output that carries no control sequence.
 
-Shared by the API's export (receiver.store.export) and the command line (receiver.cli_stats, cli_analytics).
+Shared by the API's export (receiver.statistics.read_export) and the command line (receiver.cli_stats, cli_analytics).
 """
 
 from __future__ import annotations

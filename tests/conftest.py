@@ -99,6 +99,7 @@ def config(make_config):
 def app(config, clock):
     app = create_app(config, clock=clock, registry=CollectorRegistry())
     yield app
+    app.extensions["alert_receiver"].writes.close()
     app.extensions["alert_receiver"].db.dispose()
 
 
@@ -110,6 +111,12 @@ def client(app):
 @pytest.fixture
 def db(app):
     return app.extensions["alert_receiver"].db
+
+
+@pytest.fixture
+def writes(app):
+    """The app's write port: what the engine functions take to write."""
+    return app.extensions["alert_receiver"].writes
 
 
 @pytest.fixture

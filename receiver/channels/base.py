@@ -8,11 +8,11 @@ import abc
 import datetime as dt
 import email.utils
 import urllib.parse
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from typing import TYPE_CHECKING, ClassVar, Iterable, Protocol
 
 from pydantic import BaseModel
 
-from receiver.domain import Message
+from receiver.domain import Message, MessageAlert
 from receiver.logs import redact
 
 BODY_QUOTED = 200  # characters of a provider's error answer quoted in a DeliveryError (and so in last_error)
@@ -20,7 +20,14 @@ BODY_QUOTED = 200  # characters of a provider's error answer quoted in a Deliver
 if TYPE_CHECKING:
     import requests
 
-    from receiver.render import Renderer
+
+class Renderer(Protocol):
+    """What a channel asks of the template renderer (receiver.render.Renderer is the one implementation). A protocol,
+    so that channels never import render.py, which builds on channels/markup.py and channels/text.py."""
+
+    def render_message(self, template_name: str, message: Message) -> str: ...
+
+    def render_alert(self, template_name: str, message: Message, alert: MessageAlert) -> str: ...
 
 
 class DeliveryError(Exception):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from pydantic import BaseModel
 
-from receiver.channels.base import Channel
+from receiver.channels.base import Channel, Renderer
 from receiver.channels.email import EmailChannel, EmailSettings
 from receiver.channels.log import LogChannel, LogSettings
 from receiver.channels.msteams import MsTeamsChannel, MsTeamsSettings
@@ -17,9 +17,6 @@ from receiver.channels.webhook import WebhookChannel, WebhookSettings
 
 if TYPE_CHECKING:
     import requests
-
-    from receiver.config import Config
-    from receiver.render import Renderer
 
 SETTINGS_BY_TYPE: dict[str, type[BaseModel]] = {
     "log": LogSettings,
@@ -42,7 +39,10 @@ CHANNEL_CLASSES: dict[str, type[Channel]] = {
 }
 
 
-def build_channels(config: "Config", *, renderer: "Renderer", http: "requests.Session") -> dict[str, Channel]:
-    """One Channel per configured channel, by name; they share the renderer and the HTTP session."""
+def build_channels(channels: Mapping[str, BaseModel], *, renderer: Renderer,
+                   http: "requests.Session") -> dict[str, Channel]:
+    """One Channel per configured channel, by name (`channels`: the config's `channels` mapping of name to settings,
+    each with its `type`); they share the renderer and the HTTP session. It takes the settings, not the Config, so
+    that channels never import config (config builds on the settings models here)."""
     return {name: CHANNEL_CLASSES[settings.type](name, settings, renderer=renderer, http=http)
-            for name, settings in config.channels.items()}
+            for name, settings in channels.items()}

@@ -30,13 +30,11 @@ from receiver.channels.registry import SETTINGS_BY_TYPE
 from receiver.config.errors import ConfigError, ConfigProblem, key_path
 from receiver.config.hosts import AllowedHosts
 from receiver.config.pipeline import DeadmanSettings, ReconcileSettings
-from receiver.config.routes import (
+from receiver.config.routes import (  # EscalationSettings lives beside the level policies it is made of
     IMPLICIT_DEFAULT_ROUTE,
-    LevelPolicy,
+    EscalationSettings,
     ResolvedRoute,
     RouteSettings,
-    Timer,
-    TopLevelPolicy,
     resolve_routes,
 )
 from receiver.domain import Level, Role
@@ -164,38 +162,6 @@ def _default_severity() -> dict[str, Level]:
 class LevelsSettings(FrozenModel):
     severity: dict[str, Level] = Field(default_factory=_default_severity)  # replaces the default mapping
     default: Level = Level.L3
-
-
-# --- escalation -------------------------------------------------------------------------------------------
-
-
-_DEFAULT_POLICIES: dict[str, dict[str, dt.timedelta]] = {
-    "L3": {"escalate_after": dt.timedelta(minutes=5)},
-    "L2": {"escalate_after": dt.timedelta(minutes=15)},
-    "L1": {"repeat_every": dt.timedelta(minutes=15)},
-}
-
-
-class EscalationSettings(FrozenModel):
-    """Timers for every route. A level block given here is merged over the default one, key by key;
-    `escalate_after: null` switches a default timer off."""
-
-    tick: Timer = dt.timedelta(seconds=15)
-    L3: LevelPolicy = LevelPolicy(**_DEFAULT_POLICIES["L3"])
-    L2: LevelPolicy = LevelPolicy(**_DEFAULT_POLICIES["L2"])
-    L1: TopLevelPolicy = TopLevelPolicy(**_DEFAULT_POLICIES["L1"])
-    ack_ttl: Duration = dt.timedelta(0)  # 0s: an ack holds until the alert resolves
-
-    @model_validator(mode="before")
-    @classmethod
-    def _merge_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = {**data, **{lvl: {**_DEFAULT_POLICIES[lvl], **data[lvl]}
-                               for lvl in _DEFAULT_POLICIES if isinstance(data.get(lvl), dict)}}
-        return data
-
-    def policy(self, level: Level) -> LevelPolicy:
-        return getattr(self, level.value)
 
 
 # --- channels and routes ----------------------------------------------------------------------------------

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
-from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
+from pydantic import (ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator,
+                      model_validator)
 
 from receiver.domain import Level
 from receiver.fields import Duration, FieldError, FrozenModel, Name, at_least
 from receiver.matchers import Matcher, MatcherError, parse_matchers
-
-if TYPE_CHECKING:
-    from receiver.config.model import EscalationSettings
 
 Timer = Annotated[Duration, at_least(dt.timedelta(seconds=1))]
 
@@ -48,6 +46,35 @@ class RouteEscalation(FrozenModel):
     L2: LevelPolicy | None = None
     L1: TopLevelPolicy | None = None
     ack_ttl: Duration | None = None
+
+
+_DEFAULT_POLICIES: dict[str, dict[str, dt.timedelta]] = {
+    "L3": {"escalate_after": dt.timedelta(minutes=5)},
+    "L2": {"escalate_after": dt.timedelta(minutes=15)},
+    "L1": {"repeat_every": dt.timedelta(minutes=15)},
+}
+
+
+class EscalationSettings(FrozenModel):
+    """Timers for every route. A level block given here is merged over the default one, key by key;
+    `escalate_after: null` switches a default timer off."""
+
+    tick: Timer = dt.timedelta(seconds=15)
+    L3: LevelPolicy = LevelPolicy(**_DEFAULT_POLICIES["L3"])
+    L2: LevelPolicy = LevelPolicy(**_DEFAULT_POLICIES["L2"])
+    L1: TopLevelPolicy = TopLevelPolicy(**_DEFAULT_POLICIES["L1"])
+    ack_ttl: Duration = dt.timedelta(0)  # 0s: an ack holds until the alert resolves
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {**data, **{lvl: {**_DEFAULT_POLICIES[lvl], **data[lvl]}
+                               for lvl in _DEFAULT_POLICIES if isinstance(data.get(lvl), dict)}}
+        return data
+
+    def policy(self, level: Level) -> LevelPolicy:
+        return getattr(self, level.value)
 
 
 def _matcher(value: Any) -> Matcher:
@@ -126,7 +153,7 @@ def _ack_ttl(route: "RouteSettings", inherited: dt.timedelta) -> dt.timedelta:
     return inherited
 
 
-def resolve_routes(routes: Sequence["RouteSettings"], escalation: "EscalationSettings") -> tuple[ResolvedRoute, ...]:
+def resolve_routes(routes: Sequence["RouteSettings"], escalation: EscalationSettings) -> tuple[ResolvedRoute, ...]:
     """Fill in every route from the default route (the last), which itself inherits from `escalation`."""
     default = routes[-1]
     base_policies = {lvl: _merge(LevelPolicy(**escalation.policy(lvl).model_dump()),

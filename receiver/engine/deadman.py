@@ -21,7 +21,6 @@ import dataclasses
 import datetime as dt
 import logging
 
-from sqlalchemy.engine import Engine
 
 from ..config import Config
 from ..domain import AlertStatus, Level, fingerprint
@@ -29,7 +28,8 @@ from ..fields import format_duration
 from ..payload import Alert, WebhookPayload
 from ..store import alerts as alert_store
 from ..store import watchdog as watchdog_store
-from ..store.db import read_transaction, write_transaction
+from ..store.db import read_transaction
+from ..store.write_port import Writes
 from .ingest import IngestResult, ingest, prepare
 from .plan import plan_route
 
@@ -56,7 +56,7 @@ def labels(config: Config) -> dict[str, str]:
     return {"alertname": ALERTNAME, "severity": severity, "service": "alerting-pipeline"}
 
 
-def check(db: Engine, config: Config, now: dt.datetime) -> DeadmanResult:
+def check(writes: Writes, config: Config, now: dt.datetime) -> DeadmanResult:
     """One look at the Watchdog: raise or resolve AlertingPipelineDown when its state and the Watchdog's disagree.
     Reads first; takes the write lock only to change something."""
     settings = config.deadman
@@ -64,7 +64,7 @@ def check(db: Engine, config: Config, now: dt.datetime) -> DeadmanResult:
         return DeadmanResult(False, None, False)
     own = labels(config)
     fp = fingerprint(own)
-    with read_transaction(db) as conn:
+    with read_transaction(writes.db) as conn:
         last_seen = watchdog_store.last_seen(conn)
         state = alert_store.fetch_state(conn, [fp]).get(fp)
     is_open = state is not None and state.open is not None
@@ -72,13 +72,13 @@ def check(db: Engine, config: Config, now: dt.datetime) -> DeadmanResult:
         return DeadmanResult(False, None, False)
     reference = last_seen
     if reference is None:
-        with write_transaction(db) as conn:
+        with writes.transaction() as conn:
             reference = watchdog_store.armed_at(conn, now)
     down_since = reference + settings.timeout
     down = now >= down_since
     closed_since = state is not None and state.last_closed_end is not None and state.last_closed_end >= down_since
     if down and not is_open and not closed_since:
-        result = _write(db, config, _snapshot(config, own, fp, down_since, None, reference, last_seen), now)
+        result = _write(writes, config, _snapshot(config, own, fp, down_since, None, reference, last_seen), now)
         raised = bool(result.new_ids)
         if raised:
             log.error("no Watchdog received: AlertingPipelineDown raised",
@@ -87,7 +87,7 @@ def check(db: Engine, config: Config, now: dt.datetime) -> DeadmanResult:
         return DeadmanResult(True, last_seen, True, raised=raised)
     if not down and is_open and last_seen is not None:
         ends_at = max(last_seen, state.open.starts_at)
-        result = _write(db, config, _snapshot(config, own, fp, state.open.starts_at, ends_at, reference, last_seen),
+        result = _write(writes, config, _snapshot(config, own, fp, state.open.starts_at, ends_at, reference, last_seen),
                         now)
         resolved = bool(result.closed_ids)
         if resolved:
@@ -121,7 +121,7 @@ def _snapshot(config: Config, own: dict[str, str], fp: str, starts_at: dt.dateti
                           truncated_alerts=0, alerts=[alert])
 
 
-def _write(db: Engine, config: Config, payload: WebhookPayload, now: dt.datetime) -> IngestResult:
+def _write(writes: Writes, config: Config, payload: WebhookPayload, now: dt.datetime) -> IngestResult:
     prepared = prepare(payload, config=config, now=now, source=SOURCE)
     fp = payload.alerts[0].fingerprint
     if prepared.plans[fp].level is not Level.L1:
@@ -130,7 +130,7 @@ def _write(db: Engine, config: Config, payload: WebhookPayload, now: dt.datetime
         prepared.plans[fp] = plan
         prepared.rows[fp].update(level=plan.level.value, route=plan.route[:200], escalate=plan.notify,
                                  next_action_at=plan.next_action_at)
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         return ingest(conn, payload, config=config, now=now, source=SOURCE, prepared=prepared)
 
 

@@ -5,8 +5,8 @@ outcomes live here, once, for every channel.
 
 Sends to remote services run on a small thread pool, one channel's slow provider never holds up another's
 messages, and every send has the channel's own connect/read timeout; the log channel's run on the dispatcher's
-thread. Nothing is sent inside a database transaction. Claims and outcomes are written by engine/writer.write: in
-the SQLite writer's group transaction when there is one, in a transaction of their own otherwise.
+thread. Nothing is sent inside a database transaction. Claims and outcomes are write jobs (`ClaimDue`,
+`RecordOutcomes`) submitted to the write port: on SQLite they ride in the writer's group transaction.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
-from sqlalchemy.engine import Engine
 
 from ..channels.base import Channel, DeliveryError
 from ..config import Config
 from ..domain import Message, MessageAlert, NotificationKind, NotificationStatus
-from ..store import delivery as store
+from ..store import outbox as store
 from ..store.db import read_transaction
-from . import links, writer
+from ..store.write_port import Writes
+from . import links
 
 log = logging.getLogger("receiver.delivery")
 
@@ -75,10 +75,11 @@ class DispatchResult:
 
 
 class Dispatcher:
-    def __init__(self, db: Engine, config: Config, channels: Mapping[str, Channel], *, clock, metrics=None,
+    def __init__(self, writes: Writes, config: Config, channels: Mapping[str, Channel], *, clock, metrics=None,
                  worker: str, lease: dt.timedelta = dt.timedelta(seconds=120), batch: int = 128, threads: int = 8,
                  rng: Callable[[], float] = random.random):
-        self.db = db
+        self.writes = writes
+        self.db = writes.db  # for reads
         self.config = config
         self.channels = dict(channels)
         self.clock = clock
@@ -104,8 +105,7 @@ class Dispatcher:
     def run_once(self) -> DispatchResult:
         """Claim what is due now, send it all, record every outcome; returns counts."""
         now = self.clock.now()
-        claimed = writer.write(self.db, "delivery.claim_due", now=now, worker=self.worker, lease=self.lease,
-                               limit=self.batch)
+        claimed = self.writes.submit(store.ClaimDue(now=now, worker=self.worker, lease=self.lease, limit=self.batch))
         result = DispatchResult()
         if not claimed:
             return result
@@ -148,7 +148,7 @@ class Dispatcher:
         ack_url = None
         if public and row.status == "firing":
             if self._link_key is None:
-                self._link_key = links.link_key(self.db, now=now)
+                self._link_key = links.link_key(self.writes, now=now)
             token = links.make_token(self._link_key, row.id, expires=now + links.DEFAULT_VALIDITY)
             ack_url = f"{public}/a/{token}"
         return MessageAlert(
@@ -209,8 +209,7 @@ class Dispatcher:
         outbox at read time (queries.get_alert): no event row per alert and message to write here."""
         notified = {item.id: [a.id for a in message.alerts] for item, outcome, message in done
                     if outcome.status == NotificationStatus.SENT.value and message.kind != NotificationKind.RESOLVED.value}
-        writer.write(self.db, "delivery.record_outcomes", outcomes=[outcome for _, outcome, _ in done],
-                     worker=self.worker, notified=notified)
+        self.writes.submit(store.RecordOutcomes(tuple(outcome for _, outcome, _ in done), self.worker, notified))
         for item, outcome, message in done:
             self._log(item, outcome, message, result)
 

@@ -6,7 +6,7 @@ only after its transaction commits.
 
 prepare() does everything that needs no database (levels, routes, the rows, their JSON) before the write lock is
 taken; apply_snapshot() writes one prepared snapshot, apply_snapshots() several with about the statements of one
-(the SQLite writer's group commit, engine/writer.py).
+(the SQLite writer's group commit, receiver/sqlite_writer/) through the job IngestSnapshot (ingest_job.py).
 """
 
 from __future__ import annotations
@@ -210,106 +210,137 @@ class _Work:
 def _apply(conn, works: list[_Work]) -> list[list[Alert]]:
     """The writes of the decisions of one or more snapshots whose fingerprints are distinct: one statement of each
     kind for all of them. Returns, per snapshot, the alerts whose new occurrence lost to a concurrent writer."""
-    new_rows: list[dict[str, Any]] = []
-    owner: dict[str, _Work] = {}  # fingerprint -> the snapshot that opens its occurrence
-    closes: dict[int, dt.datetime] = {}
-    close_owner: dict[int, _Work] = {}
-    updates: dict[dt.datetime, list[dict[str, Any]]] = {}
-    for w in works:
-        prepared, outcomes = w.prepared, w.result.outcomes
-        for d in w.decisions:
-            fp = d.alert.fingerprint
-            if d.outcome is Outcome.NEW:
-                new_rows.append(prepared.rows[fp])
-                owner[fp] = w
-            elif d.outcome is Outcome.NEW_RESOLVED:
-                new_rows.append(dict(prepared.rows[fp], status=AlertStatus.RESOLVED.value, ends_at=d.ends_at,
-                                     next_action_at=None, resolved_at=w.now, resolved_by="alertmanager"))
-                owner[fp] = w
-            elif d.outcome is Outcome.RESOLVED:
-                closes[d.occurrence_id] = d.ends_at
-                close_owner[d.occurrence_id] = w
-            elif d.outcome is Outcome.UPDATED:
-                updates.setdefault(w.now, []).append({
-                    "b_id": d.occurrence_id, "b_starts_at": d.new_starts_at, "b_annotations": d.alert.annotations,
-                    "b_generator_url": d.alert.generator_url})
-                outcomes[Outcome.UPDATED.value] += 1
-            else:
-                outcomes[d.outcome.value] += 1
-
-    inserted = alert_store.insert_occurrences(conn, new_rows)
+    rows = _RowWrites.of(works)
+    inserted = alert_store.insert_occurrences(conn, rows.new_rows)
     conflicted = [[d.alert for d in w.decisions
                    if d.outcome in (Outcome.NEW, Outcome.NEW_RESOLVED) and d.alert.fingerprint not in inserted]
                   for w in works]
-    for now, rows in updates.items():
-        alert_store.update_open(conn, rows, now=now)
+    for now, updates in rows.updates.items():
+        alert_store.update_open(conn, updates, now=now)
+    closed = _close(conn, works, rows)
+    news = _News()
+    for w in works:
+        _opened(w, rows, inserted, news)
+    _closed(conn, closed, rows, news)
+    alert_store.insert_events(conn, news.events)
+    if news.intents:
+        enqueued = outbox.enqueue(conn, news.intents, now=works[0].now)
+        for key in enqueued.message_keys:
+            news.message_owner[key].result.messages += 1
+    return conflicted
+
+
+@dataclasses.dataclass
+class _RowWrites:
+    """What the decisions write to the occurrences, and which snapshot each write belongs to."""
+
+    new_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    owner: dict[str, _Work] = dataclasses.field(default_factory=dict)  # fingerprint -> the snapshot that opens it
+    closes: dict[int, dt.datetime] = dataclasses.field(default_factory=dict)  # occurrence id -> ends_at
+    close_owner: dict[int, _Work] = dataclasses.field(default_factory=dict)
+    updates: dict[dt.datetime, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)  # by `now`
+
+    @classmethod
+    def of(cls, works: list[_Work]) -> "_RowWrites":
+        rows = cls()
+        for w in works:
+            for d in w.decisions:
+                rows._add(w, d)
+        return rows
+
+    def _add(self, w: _Work, d: Decision) -> None:
+        fp = d.alert.fingerprint
+        if d.outcome is Outcome.NEW:
+            self.new_rows.append(w.prepared.rows[fp])
+            self.owner[fp] = w
+        elif d.outcome is Outcome.NEW_RESOLVED:
+            self.new_rows.append(dict(w.prepared.rows[fp], status=AlertStatus.RESOLVED.value, ends_at=d.ends_at,
+                                      next_action_at=None, resolved_at=w.now, resolved_by="alertmanager"))
+            self.owner[fp] = w
+        elif d.outcome is Outcome.RESOLVED:
+            self.closes[d.occurrence_id] = d.ends_at
+            self.close_owner[d.occurrence_id] = w
+        elif d.outcome is Outcome.UPDATED:
+            self.updates.setdefault(w.now, []).append({
+                "b_id": d.occurrence_id, "b_starts_at": d.new_starts_at, "b_annotations": d.alert.annotations,
+                "b_generator_url": d.alert.generator_url})
+            w.result.outcomes[Outcome.UPDATED.value] += 1
+        else:
+            w.result.outcomes[d.outcome.value] += 1
+
+
+def _close(conn, works: list[_Work], rows: _RowWrites) -> list[int]:
+    """Close the resolved occurrences, each snapshot's with its own `now` as resolved_at; returns the ids closed."""
     closed: list[int] = []
-    for w in works:  # resolved_at is each snapshot's own `now`
-        mine = {i: e for i, e in closes.items() if close_owner[i] is w}
+    for w in works:
+        mine = {i: e for i, e in rows.closes.items() if rows.close_owner[i] is w}
         if mine:
             done = alert_store.close_occurrences(conn, mine, now=w.now, by="alertmanager")
             closed.extend(done)
             if len(mine) > len(done):  # an HA peer closed them first
                 w.result.outcomes[Outcome.DUPLICATE.value] += len(mine) - len(done)
+    return closed
 
-    events: list[alert_store.NewEvent] = []
-    intents: list[outbox.Intent] = []
-    message_owner: dict[str, _Work] = {}  # an intent's message key -> its snapshot, to count messages per snapshot
-    for w in works:
-        prepared, result, now = w.prepared, w.result, w.now
-        payload, gid, plans = prepared.payload, prepared.gid, prepared.plans
-        group_message = f"{w.index}|{gid}"  # one message per group per snapshot, as if each were applied alone
-        message_owner[group_message] = w
-        received_details: dict[str, str] = {}  # per route, encoded once: the same for every alert of the snapshot
-        for d in w.decisions:
-            fp = d.alert.fingerprint
-            if fp not in inserted or owner.get(fp) is not w:
-                continue
-            alert_id = inserted[fp]
-            plan = plans[fp]
-            result.outcomes[d.outcome.value] += 1
-            if fp in prepared.unknown_severity:
-                result.unknown_severities[prepared.unknown_severity[fp]] += 1
-            details = received_details.get(plan.route)
-            if details is None:
-                details = received_details[plan.route] = _json_dumps(
-                    {"source": w.source, "receiver": payload.receiver, "route": plan.route})
-            events.append(alert_store.NewEvent(alert_id, EventKind.RECEIVED.value, now, actor="alertmanager",
-                                               to_level=plan.level.value, details=details))
-            if d.outcome is Outcome.NEW_RESOLVED:
-                result.closed_ids.append(alert_id)
-                events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, now, actor="alertmanager",
-                                                   details={"ends_at": d.ends_at.isoformat()}))
-                continue
-            result.new_ids.append(alert_id)
-            if plan.notify:
-                for channel in plan.channels:
-                    key = f"alert:{alert_id}" if channel in prepared.per_alert_channels else group_message
-                    message_owner[key] = w
-                    intents.append(outbox.Intent(alert_id, channel, NotificationKind.FIRING.value, plan.level.value,
-                                                 gid, payload.group_key, message_key=key, at=now))
+
+@dataclasses.dataclass
+class _News:
+    """The events and notification intents of a write, and the snapshot each message key counts for."""
+
+    events: list[alert_store.NewEvent] = dataclasses.field(default_factory=list)
+    intents: list[outbox.Intent] = dataclasses.field(default_factory=list)
+    message_owner: dict[str, _Work] = dataclasses.field(default_factory=dict)
+
+    def tell(self, w: _Work, alert_id: int, channel: str, kind: NotificationKind, level: str) -> None:
+        prepared = w.prepared
+        # One message per group per snapshot (as if each snapshot were applied alone), or per alert.
+        key = f"alert:{alert_id}" if channel in prepared.per_alert_channels else f"{w.index}|{prepared.gid}"
+        self.message_owner[key] = w
+        self.intents.append(outbox.Intent(alert_id, channel, kind.value, level, prepared.gid,
+                                          prepared.payload.group_key, message_key=key, at=w.now))
+
+
+def _opened(w: _Work, rows: _RowWrites, inserted: dict[str, int], news: _News) -> None:
+    """The `received` events, outcomes and first notifications of the occurrences snapshot `w` opened."""
+    prepared, result, now = w.prepared, w.result, w.now
+    received_details: dict[str, str] = {}  # per route, encoded once: the same for every alert of the snapshot
+    for d in w.decisions:
+        fp = d.alert.fingerprint
+        if fp not in inserted or rows.owner.get(fp) is not w:
+            continue
+        alert_id, plan = inserted[fp], prepared.plans[fp]
+        result.outcomes[d.outcome.value] += 1
+        if fp in prepared.unknown_severity:
+            result.unknown_severities[prepared.unknown_severity[fp]] += 1
+        details = received_details.get(plan.route)
+        if details is None:
+            details = received_details[plan.route] = _json_dumps(
+                {"source": w.source, "receiver": prepared.payload.receiver, "route": plan.route})
+        news.events.append(alert_store.NewEvent(alert_id, EventKind.RECEIVED.value, now, actor="alertmanager",
+                                                to_level=plan.level.value, details=details))
+        if d.outcome is Outcome.NEW_RESOLVED:
+            result.closed_ids.append(alert_id)
+            news.events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, now, actor="alertmanager",
+                                                    details={"ends_at": d.ends_at.isoformat()}))
+            continue
+        result.new_ids.append(alert_id)
+        if plan.notify:
+            for channel in plan.channels:
+                news.tell(w, alert_id, channel, NotificationKind.FIRING, plan.level.value)
+
+
+def _closed(conn, closed: list[int], rows: _RowWrites, news: _News) -> None:
+    """The outcomes, `resolved` events and resolution notices of the occurrences closed."""
     for alert_id in closed:
-        w = close_owner[alert_id]
+        w = rows.close_owner[alert_id]
         w.result.outcomes[Outcome.RESOLVED.value] += 1
         w.result.closed_ids.append(alert_id)
-        events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, w.now, actor="alertmanager",
-                                           details={"ends_at": closes[alert_id].isoformat()}))
+        news.events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, w.now, actor="alertmanager",
+                                                details={"ends_at": rows.closes[alert_id].isoformat()}))
     if closed:
         # Resolution notices go to the channels that were actually told, whatever the routes say now.
         for alert_id, channels in outbox.told_channels(conn, closed).items():
-            w = close_owner[alert_id]
-            prepared = w.prepared
             for channel in sorted(channels):
-                key = f"alert:{alert_id}" if channel in prepared.per_alert_channels else f"{w.index}|{prepared.gid}"
-                message_owner[key] = w
-                intents.append(outbox.Intent(alert_id, channel, NotificationKind.RESOLVED.value, "", prepared.gid,
-                                             prepared.payload.group_key, message_key=key, at=w.now))
-    alert_store.insert_events(conn, events)
-    if intents:
-        enqueued = outbox.enqueue(conn, intents, now=works[0].now)
-        for key in enqueued.message_keys:
-            message_owner[key].result.messages += 1
-    return conflicted
+                news.tell(rows.close_owner[alert_id], alert_id, channel, NotificationKind.RESOLVED, "")
 
 
 def _occurrence_row(a: Alert, payload: WebhookPayload, gid: str, plan: RoutePlan, *, now: dt.datetime,

@@ -10,13 +10,13 @@ import datetime as dt
 from typing import Any, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from ..config import Config
 from ..domain import AlertStatus, EventKind, Level, NotificationKind
-from ..store import outbox, silences, timers
+from ..store import ack_silences, outbox, timers
 from ..store.alerts import NewEvent, insert_events
-from ..store.db import write_transaction
+from ..store.write_port import Writes
 from ..store.models import Alert
 from .escalation import Action, Step, level_delay, manual_step
 from .plan import message_key
@@ -58,7 +58,7 @@ def _one(conn: Connection, alert_id: int, *, action: str) -> Any:
     return row
 
 
-def ack(db: Engine, config: Config, alert_ids: Sequence[int], *, actor: str, now: dt.datetime,
+def ack(writes: Writes, config: Config, alert_ids: Sequence[int], *, actor: str, now: dt.datetime,
         comment: str | None = None, ttl: dt.timedelta | None = None, strict: bool = True,
         ack_silence: bool = True) -> ActionResult:
     """Acknowledge open occurrences: escalation and repeats stop until the ack expires (`ttl`, else the route's
@@ -66,7 +66,7 @@ def ack(db: Engine, config: Config, alert_ids: Sequence[int], *, actor: str, now
     `ack_silence`, an Alertmanager silence is recorded for the engine to create (`ack_silence=False`: the ack
     mirrors a silence that already exists)."""
     by_name, default = routes_by_name(config)
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         if strict:
             for alert_id in alert_ids:
                 _one(conn, alert_id, action="acknowledged")
@@ -107,7 +107,7 @@ def _record_silences(conn: Connection, config: Config, rows: Sequence[Any], by_t
     for alert_id in wanted:
         seconds = by_ttl_seconds(by_ttl, alert_id)
         ends[alert_id] = now + (dt.timedelta(seconds=seconds) if seconds else config.reconcile.ack_silence_ttl)
-    silences.record(conn, sorted(ends.items()), config.reconcile.alertmanagers, acked_at=now, now=now)
+    ack_silences.record(conn, sorted(ends.items()), config.reconcile.alertmanagers, acked_at=now, now=now)
 
 
 def resolve_open(conn: Connection, config: Config, alert_ids: Sequence[int], *, actor: str, now: dt.datetime,
@@ -132,11 +132,11 @@ def by_ttl_seconds(by_ttl: dict, alert_id: int) -> float | None:
     return None
 
 
-def unack(db: Engine, config: Config, alert_id: int, *, actor: str, now: dt.datetime,
+def unack(writes: Writes, config: Config, alert_id: int, *, actor: str, now: dt.datetime,
           comment: str | None = None) -> ActionResult:
     """Undo an ack: the current level is notified again and its timer restarts."""
     by_name, default = routes_by_name(config)
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         row = _one(conn, alert_id, action="un-acknowledged")
         if row.acked_at is None:
             return ActionResult([], [alert_id])
@@ -152,11 +152,11 @@ def unack(db: Engine, config: Config, alert_id: int, *, actor: str, now: dt.date
     return ActionResult([r.id for r in changed], [], messages)
 
 
-def resolve(db: Engine, config: Config, alert_id: int, *, actor: str, now: dt.datetime,
+def resolve(writes: Writes, config: Config, alert_id: int, *, actor: str, now: dt.datetime,
             comment: str | None = None) -> ActionResult:
     """Resolve by hand: everything stops; every channel that was told hears `resolved`. Alertmanager's later
     firing snapshots of this occurrence are then stale (startsAt is before its end) and change nothing."""
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         _one(conn, alert_id, action="resolved")
         changed = timers.update_open(conn, [alert_id], values={
             "status": AlertStatus.RESOLVED.value, "ends_at": now, "resolved_at": now, "resolved_by": actor[:200],
@@ -167,12 +167,12 @@ def resolve(db: Engine, config: Config, alert_id: int, *, actor: str, now: dt.da
     return ActionResult([r.id for r in changed], [], messages)
 
 
-def escalate(db: Engine, config: Config, alert_id: int, *, actor: str, now: dt.datetime,
+def escalate(writes: Writes, config: Config, alert_id: int, *, actor: str, now: dt.datetime,
              comment: str | None = None, target: Level | None = None) -> ActionResult:
     """Escalate by hand, one level or to `target`, at once. An ack does not survive it: the person escalating
     wants the next level to act, so its timers run again from the new level."""
     by_name, default = routes_by_name(config)
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         row = _one(conn, alert_id, action="escalated")
         level = Level(row.level)
         step = manual_step(by_name.get(row.route, default), level, target)
@@ -190,14 +190,14 @@ def escalate(db: Engine, config: Config, alert_id: int, *, actor: str, now: dt.d
     return ActionResult([alert_id], [], messages)
 
 
-def ack_group(db: Engine, config: Config, group_id: str, *, actor: str, now: dt.datetime,
+def ack_group(writes: Writes, config: Config, group_id: str, *, actor: str, now: dt.datetime,
               comment: str | None = None, ttl: dt.timedelta | None = None) -> ActionResult:
     """Acknowledge every open occurrence of one Alertmanager group (by its group id), in one statement."""
-    with db.connect() as conn:
+    with writes.db.connect() as conn:
         ids = timers.open_ids_of_group(conn, group_id=group_id)
     if not ids:
         return ActionResult([], [])
-    return ack(db, config, ids, actor=actor, now=now, comment=comment, ttl=ttl, strict=False)
+    return ack(writes, config, ids, actor=actor, now=now, comment=comment, ttl=ttl, strict=False)
 
 
 def _event_only(conn, rows, now, actor, comment, kind: EventKind, step: Step | None = None) -> int:

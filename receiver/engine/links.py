@@ -13,9 +13,8 @@ import secrets
 import struct
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from ..store.db import write_transaction
+from ..store.write_port import Writes
 from ..store.models import ReceiverState
 
 _state = ReceiverState.__table__
@@ -30,14 +29,14 @@ class LinkError(ValueError):
     """A token that is malformed, forged or expired; the message says which, for the confirm page."""
 
 
-def link_key(db: Engine, *, now: dt.datetime) -> bytes:
+def link_key(writes: Writes, *, now: dt.datetime) -> bytes:
     """The signing key, created once per database by whichever process needs it first."""
-    with db.connect() as conn:
+    with writes.db.connect() as conn:
         value = conn.scalar(sa.select(_state.c.value).where(_state.c.key == _KEY_NAME))
     if value is None:
         from ..store.sql import insert_ignore
 
-        with write_transaction(db) as conn:
+        with writes.transaction() as conn:
             conn.execute(insert_ignore(conn, _state).values(key=_KEY_NAME, value=secrets.token_hex(32), updated_at=now))
             value = conn.scalar(sa.select(_state.c.value).where(_state.c.key == _KEY_NAME))
     return bytes.fromhex(value)

@@ -39,12 +39,12 @@ import logging
 from typing import Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from ..alertmanager_api import AlertmanagerClient, AlertmanagerError, ListedAlert
 from ..config import Config
-from ..store import silences as silence_store
-from ..store.db import read_transaction, write_transaction
+from ..store import ack_silences as silence_store
+from ..store.db import read_transaction
+from ..store.write_port import Writes
 from ..store.models import Alert
 from . import lifecycle
 from .deadman import SOURCE as DEADMAN_SOURCE
@@ -121,7 +121,7 @@ def stored_firing(conn) -> list[StoredFiring]:
     return [StoredFiring(r.id, r.fingerprint, r.received_at, r.acked_at is not None, r.acked_by) for r in rows]
 
 
-def reconcile_once(db: Engine, config: Config, client: AlertmanagerClient, now: dt.datetime) -> ReconcileResult:
+def reconcile_once(writes: Writes, config: Config, client: AlertmanagerClient, now: dt.datetime) -> ReconcileResult:
     """Poll every Alertmanager, then correct the stored firing set. Nothing changes unless all of them answered."""
     settings = config.reconcile
     urls = settings.alertmanagers
@@ -136,7 +136,7 @@ def reconcile_once(db: Engine, config: Config, client: AlertmanagerClient, now: 
         except AlertmanagerError as exc:
             return ReconcileResult(False, str(exc))
     listing = Listing.merge(answers)
-    with read_transaction(db) as conn:
+    with read_transaction(writes.db) as conn:
         stored = stored_firing(conn)
         ours = silence_store.ours(conn)
     received_before = now - settings.grace
@@ -144,19 +144,19 @@ def reconcile_once(db: Engine, config: Config, client: AlertmanagerClient, now: 
     result = ReconcileResult(True)
     if drift.absent:
         reason = "reconciled: absent from alertmanager " + ", ".join(urls)
-        with write_transaction(db) as conn:
+        with writes.transaction() as conn:
             result.resolved = lifecycle.resolve_open(
                 conn, config, drift.absent, actor=ACTOR, now=now, comment=reason,
                 details={"reason": reason, "alertmanagers": list(urls)},
                 # A webhook may have re-opened or replaced it since the read: only what is still as decided.
                 where=[_alerts.c.received_at <= received_before, _alerts.c.source != DEADMAN_SOURCE])
     for silence_ids, ids in drift.silenced.items():
-        done = lifecycle.ack(db, config, ids, actor=SILENCE_ACTOR, now=now, strict=False, ack_silence=False,
+        done = lifecycle.ack(writes, config, ids, actor=SILENCE_ACTOR, now=now, strict=False, ack_silence=False,
                              ttl=dt.timedelta(0), comment=f"silenced in Alertmanager (silence {silence_ids})")
         result.acked += done.changed
     for alert_id in drift.unsilenced:
         try:
-            done = lifecycle.unack(db, config, alert_id, actor=ACTOR, now=now,
+            done = lifecycle.unack(writes, config, alert_id, actor=ACTOR, now=now,
                                    comment="no longer silenced in Alertmanager, still firing")
         except lifecycle.LifecycleError:  # resolved meanwhile
             continue

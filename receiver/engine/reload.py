@@ -8,23 +8,22 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy.engine import Engine
 
 from ..config import Config
 from ..domain import Level
 from ..store import timers
 from ..store.alerts import clip
-from ..store.db import write_transaction
+from ..store.write_port import Writes
 from .escalation import level_delay
 from .plan import escalates
 from .routing import match_routes
 
 
-def apply_routes(db: Engine, config: Config, *, now: dt.datetime) -> int:
+def apply_routes(writes: Writes, config: Config, *, now: dt.datetime) -> int:
     """Re-route and re-time every open occurrence for `config`; returns how many changed route."""
     routes = config.resolved_routes()
     moved: dict[tuple[str, bool], list[int]] = defaultdict(list)
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         for row in timers.open_routes(conn):
             first = match_routes(routes, row.labels or {})[0]
             target = (clip(first.name), escalates(config, first, row.labels or {}))

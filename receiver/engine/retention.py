@@ -1,6 +1,6 @@
 """Retention: delete resolved history older than a cutoff, in short batches, each folded into the daily rollups
-first (store/rollups.py) in the same write transaction. Used by the engine (automatic, `retention.days`, about once
-an hour), by `DELETE /api/v1/history` and by `alert-receiver purge`.
+first (statistics/write_rollups.py) in the same write transaction. Used by the engine (automatic, `retention.days`,
+about once an hour), by `DELETE /api/v1/history` and by `alert-receiver purge`.
 
 Batches are small (BATCH ids) so that a transaction never holds SQLite's writer lock for long: webhooks queue behind
 it, and Alertmanager retries a webhook that takes more than about 10 s. Between batches the lock is released.
@@ -14,12 +14,14 @@ import logging
 import time
 from typing import Any, Callable
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ..config import Config
+from ..statistics import write_rollups as rollups
 from ..store import replay_guards
-from ..store import retention as store
-from ..store.db import is_sqlite, read_transaction, write_transaction
+from ..store import expiry as store
+from ..store.db import is_sqlite, read_transaction
+from ..store.write_port import Writes
 from ..store.queries import iso
 
 log = logging.getLogger("receiver.retention")
@@ -61,13 +63,14 @@ def cutoff_for(now: dt.datetime, older_than: dt.timedelta) -> dt.datetime:
     return dt.datetime(t.year, t.month, t.day, tzinfo=UTC)
 
 
-def purge(db: Engine, cutoff: dt.datetime, *, batch_size: int | None = None, budget: float | None = None,
+def purge(writes: Writes, cutoff: dt.datetime, *, batch_size: int | None = None, budget: float | None = None,
           should_stop: Callable[[], bool] | None = None, pause: float | None = None,
           progress: Callable[[RetentionResult], None] | None = None) -> RetentionResult:
     """Fold and delete eligible occurrences before `cutoff` until none is left, `budget` seconds have passed, or
     `should_stop()` says so; then remove finished messages that lost all their items."""
     result = RetentionResult(cutoff=cutoff)
     started = time.monotonic()
+    db = writes.db
     batch_size = batch_size or BATCH.get(db.dialect.name, 500)
     if pause is None:
         pause = SQLITE_PAUSE if is_sqlite(db) else 0.0
@@ -76,8 +79,8 @@ def purge(db: Engine, cutoff: dt.datetime, *, batch_size: int | None = None, bud
             result.complete = False
             break
         t = time.monotonic()
-        with write_transaction(db) as conn:
-            counts = store.purge_batch(conn, cutoff, batch_size)
+        with writes.transaction() as conn:
+            counts = purge_batch(conn, cutoff, batch_size)
         result.last_batch_seconds = time.monotonic() - t
         result.longest_batch_seconds = max(result.longest_batch_seconds, result.last_batch_seconds)
         if counts.alerts == 0:
@@ -90,7 +93,7 @@ def purge(db: Engine, cutoff: dt.datetime, *, batch_size: int | None = None, bud
             time.sleep(pause)  # queued writers (webhooks) go first
     if result.complete:
         while True:
-            with write_transaction(db) as conn:
+            with writes.transaction() as conn:
                 swept = store.sweep_messages(conn, cutoff, batch_size)
             result.counts.notifications += swept
             if swept < batch_size:
@@ -99,31 +102,45 @@ def purge(db: Engine, cutoff: dt.datetime, *, batch_size: int | None = None, bud
     return result
 
 
+def purge_batch(conn: Connection, cutoff: dt.datetime, limit: int) -> store.BatchCounts:
+    """One batch: claim, fold into the rollups, delete — all in the caller's transaction, so that what is folded
+    is exactly what is deleted (a concurrent or repeated run cannot count an occurrence twice)."""
+    ids = store.claim(conn, cutoff, limit)
+    if not ids:
+        return store.BatchCounts()
+    rows_touched = rollups.fold(conn, rollups.aggregate(rollups.records(conn, ids)))
+    out = store.delete(conn, ids)
+    if out.alerts != len(ids):  # cannot happen: the rows are ours (locked, or under SQLite's writer lock)
+        raise RuntimeError(f"retention claimed {len(ids)} occurrences but deleted {out.alerts}")
+    out.rollup_rows = rows_touched
+    return out
+
+
 def count(db: Engine, cutoff: dt.datetime) -> int:
     """How many occurrences a purge at this cutoff would delete now."""
     with read_transaction(db) as conn:
         return store.count_eligible(conn, cutoff)
 
 
-def purge_replay_guards(db: Engine, now: dt.datetime) -> replay_guards.Purged:
+def purge_replay_guards(writes: Writes, now: dt.datetime) -> replay_guards.Purged:
     """Revoked sessions whose cookie has expired, PagerDuty event ids past their week: small, so one transaction."""
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         purged = replay_guards.purge(conn, now)
     if purged.session_revocations or purged.pagerduty_events:
         log.info("retention deleted expired replay guards", extra=dataclasses.asdict(purged))
     return purged
 
 
-def run_retention(db: Engine, config: Config, now: dt.datetime, *, budget: float | None = 300.0,
+def run_retention(writes: Writes, config: Config, now: dt.datetime, *, budget: float | None = 300.0,
                   should_stop: Callable[[], bool] | None = None) -> RetentionResult:
     """Automatic retention: history older than `retention.days` (whole UTC days) goes, rolled up first; expired
     replay guards (revoked sessions, PagerDuty event ids) go too.
 
     Call about once an hour; when the result is not `complete` (a first run on a large history stops after
     `budget` seconds), call again soon. Safe in several engines at once."""
-    purge_replay_guards(db, now)
+    purge_replay_guards(writes, now)
     cutoff = cutoff_for(now, dt.timedelta(days=config.retention.days))
-    result = purge(db, cutoff, budget=budget, should_stop=should_stop)
+    result = purge(writes, cutoff, budget=budget, should_stop=should_stop)
     if result.counts.alerts or result.counts.notifications:
         log.info("retention deleted old history", extra={"cutoff": iso(cutoff), "alerts": result.counts.alerts,
                                                          "events": result.counts.events,

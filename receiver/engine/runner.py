@@ -13,7 +13,6 @@ import time
 from typing import Callable
 
 import requests
-from sqlalchemy.engine import Engine
 
 from ..alertmanager_api import AlertmanagerClient
 from ..channels.registry import build_channels
@@ -21,10 +20,12 @@ from ..clock import Clock, SystemClock
 from ..config import Config, ConfigError
 from ..metrics import Metrics
 from ..render import Renderer
-from ..store import delivery as delivery_store
+from ..statistics import write_refresh as aggregates
+from ..store import outbox
 from ..store.db import is_unavailable, read_transaction
+from ..store.write_port import Writes
 from ..wakeup import Wakeup
-from . import aggregates, deadman, reconcile, silences
+from . import deadman, reconcile, silences
 from .delivery import Dispatcher
 from .reload import apply_routes
 from .retention import run_retention
@@ -40,11 +41,12 @@ IDLE_RECHECK = 10.0  # seconds between looks at the config of a loop that is swi
 
 
 class EngineRunner:
-    def __init__(self, config: Config, db: Engine, *, metrics: Metrics, clock: Clock | None = None,
+    def __init__(self, config: Config, writes: Writes, *, metrics: Metrics, clock: Clock | None = None,
                  load_config: Callable[[], Config] | None = None, http: requests.Session | None = None,
                  worker: str | None = None):
         self.config = config
-        self.db = db
+        self.writes = writes
+        self.db = writes.db  # for reads
         self.metrics = metrics
         self.clock = clock or SystemClock()
         self.load_config = load_config
@@ -52,14 +54,14 @@ class EngineRunner:
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.stop = Wakeup()
         self.wake = Wakeup()  # set to run a tick now (reload, tests)
-        self.dispatcher = Dispatcher(db, config, self._channels(config), clock=self.clock, metrics=metrics,
+        self.dispatcher = Dispatcher(writes, config, self._channels(config), clock=self.clock, metrics=metrics,
                                      worker=self.worker, lease=config.delivery.lease)
         self._threads: list[threading.Thread] = []
 
     def _channels(self, config: Config):
         renderer = Renderer(config.templates.dir,
                             on_error=lambda name, exc: self.metrics.template_errors.labels(template=name).inc())
-        return build_channels(config, renderer=renderer, http=self.http)
+        return build_channels(config.channels, renderer=renderer, http=self.http)
 
     # --- loops ---------------------------------------------------------------------------------------------
 
@@ -82,7 +84,7 @@ class EngineRunner:
 
     def tick_once(self) -> None:
         started = time.perf_counter()
-        result = tick(self.db, self.config, self.clock.now())
+        result = tick(self.writes, self.config, self.clock.now())
         for (from_level, to_level), n in result.escalations.items():
             self.metrics.escalations.labels(from_level=from_level, to_level=to_level).inc(n)
         if result.repeats or result.resumed:
@@ -105,7 +107,7 @@ class EngineRunner:
             pause = DELIVERY_POLL
             try:
                 with read_transaction(self.db) as conn:
-                    due = delivery_store.has_due(conn, self.clock.now())
+                    due = outbox.has_due(conn, self.clock.now())
                 while due and not self.stop.is_set():
                     result = self.dispatcher.run_once()
                     due = result.handled >= self.dispatcher.batch and result.deferred < result.handled
@@ -118,7 +120,7 @@ class EngineRunner:
         while not self.stop.is_set():
             pause = RETENTION_EVERY
             try:
-                result = run_retention(self.db, self.config, self.clock.now(), should_stop=self.stop.is_set)
+                result = run_retention(self.writes, self.config, self.clock.now(), should_stop=self.stop.is_set)
                 if not result.complete:
                     pause = 60.0  # stopped by its time budget: go on soon
             except Exception as exc:
@@ -126,7 +128,7 @@ class EngineRunner:
             self.stop.wait(pause)
 
     def deadman_once(self) -> deadman.DeadmanResult:
-        result = deadman.check(self.db, self.config, self.clock.now())
+        result = deadman.check(self.writes, self.config, self.clock.now())
         if result.last_seen is not None:
             self.metrics.watchdog_last_seen.set(result.last_seen.timestamp())
         self.metrics.pipeline_down.set(1 if result.down else 0)
@@ -146,7 +148,7 @@ class EngineRunner:
         return AlertmanagerClient(self.http, timeout=self.config.reconcile.timeout.total_seconds())
 
     def reconcile_once(self) -> reconcile.ReconcileResult:
-        result = reconcile.reconcile_once(self.db, self.config, self._alertmanager_client(), self.clock.now())
+        result = reconcile.reconcile_once(self.writes, self.config, self._alertmanager_client(), self.clock.now())
         if not result.complete:
             self.metrics.reconcile_errors.inc()
             log.warning("reconciliation skipped", extra={"reason": result.reason})
@@ -171,7 +173,7 @@ class EngineRunner:
             self.stop.wait(pause)
 
     def silences_once(self) -> silences.SilenceResult:
-        result = silences.run_once(self.db, self.config, self._alertmanager_client(), self.clock.now())
+        result = silences.run_once(self.writes, self.config, self._alertmanager_client(), self.clock.now())
         for name in ("created", "expired", "cancelled"):
             if getattr(result, name):
                 self.metrics.ack_silences.labels(result=name).inc(getattr(result, name))
@@ -196,7 +198,7 @@ class EngineRunner:
         while not self.stop.is_set():
             pause = aggregates.REFRESH_EVERY
             try:
-                result = aggregates.refresh(self.db, self.config, self.clock.now(), budget=60.0,
+                result = aggregates.refresh(self.writes, self.config, self.clock.now(), budget=60.0,
                                             should_stop=self.stop.is_set)
                 if not result.complete:
                     pause = 1.0  # a first build stopped by its time budget: go on soon
@@ -229,7 +231,7 @@ class EngineRunner:
 
     def apply(self, config: Config) -> None:
         """Run with `config` from now on: new routes and timers for open occurrences, new channels."""
-        changed = apply_routes(self.db, config, now=self.clock.now())
+        changed = apply_routes(self.writes, config, now=self.clock.now())
         self.config = config
         self.dispatcher.configure(config, self._channels(config))
         self.metrics.config_last_reload_successful.set(1)

@@ -13,12 +13,11 @@ import dataclasses
 import datetime as dt
 import logging
 
-from sqlalchemy.engine import Engine
 
 from ..alertmanager_api import AlertmanagerClient, AlertmanagerError
 from ..config import Config
-from ..store import silences as silence_store
-from ..store.db import write_transaction
+from ..store import ack_silences as silence_store
+from ..store.write_port import Writes
 
 log = logging.getLogger("receiver.engine.silences")
 
@@ -41,9 +40,9 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return min(FIRST_RETRY * 2 ** min(attempts, 16), MAX_RETRY)
 
 
-def run_once(db: Engine, config: Config, client: AlertmanagerClient, now: dt.datetime) -> SilenceResult:
+def run_once(writes: Writes, config: Config, client: AlertmanagerClient, now: dt.datetime) -> SilenceResult:
     result = SilenceResult()
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         result.cancelled, _ = silence_store.retire_unwanted(conn, now=now)
         to_create = silence_store.claim_due(conn, silence_store.PENDING, now=now, lease=LEASE, limit=BATCH)
         to_expire = silence_store.claim_due(conn, silence_store.EXPIRING, now=now, lease=LEASE, limit=BATCH)
@@ -54,9 +53,9 @@ def run_once(db: Engine, config: Config, client: AlertmanagerClient, now: dt.dat
                 created_by=CREATED_BY, comment=f"acknowledged in alert-receiver (alert {row.alert_id}); "
                                                "expired by it when the ack ends")
         except AlertmanagerError as exc:
-            _retry(db, row, now, exc, result)
+            _retry(writes, row, now, exc, result)
             continue
-        with write_transaction(db) as conn:
+        with writes.transaction() as conn:
             silence_store.mark_created(conn, row.id, silence_id, now=now)
         result.created += 1
         log.info("silence created", extra={"alert_id": row.alert_id, "alertmanager": row.alertmanager,
@@ -65,9 +64,9 @@ def run_once(db: Engine, config: Config, client: AlertmanagerClient, now: dt.dat
         try:
             client.expire_silence(row.alertmanager, row.silence_id)
         except AlertmanagerError as exc:
-            _retry(db, row, now, exc, result)
+            _retry(writes, row, now, exc, result)
             continue
-        with write_transaction(db) as conn:
+        with writes.transaction() as conn:
             silence_store.mark_expired(conn, row.id, now=now)
         result.expired += 1
         log.info("silence expired", extra={"alert_id": row.alert_id, "alertmanager": row.alertmanager,
@@ -75,10 +74,10 @@ def run_once(db: Engine, config: Config, client: AlertmanagerClient, now: dt.dat
     return result
 
 
-def _retry(db: Engine, row: silence_store.Claimed, now: dt.datetime, exc: AlertmanagerError,
+def _retry(writes: Writes, row: silence_store.Claimed, now: dt.datetime, exc: AlertmanagerError,
            result: SilenceResult) -> None:
     delay = retry_delay(row.attempts)
-    with write_transaction(db) as conn:
+    with writes.transaction() as conn:
         silence_store.mark_retry(conn, row.id, now=now, delay=delay, error=str(exc))
     result.retries += 1
     log.warning("alertmanager silence call failed; retrying", extra={"alert_id": row.alert_id, "error": str(exc),

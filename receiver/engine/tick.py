@@ -1,4 +1,4 @@
-"""One engine pass, `tick(db, config, now)`: every due occurrence escalates, repeats at L1, or resumes after its
+"""One engine pass, `tick(writes, config, now)`: every due occurrence escalates, repeats at L1, or resumes after its
 ack expired — set-based, idempotent, safe to run in several engines at once — and each change becomes
 notification intents in the same transaction.
 
@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from typing import Any, Iterable
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from ..config import Config
 from ..config.routes import ResolvedRoute
@@ -22,7 +22,8 @@ from ..domain import EventKind, Level
 from ..store import outbox
 from ..store import timers
 from ..store.alerts import NewEvent, insert_events
-from ..store.db import read_transaction, write_transaction
+from ..store.db import read_transaction
+from ..store.write_port import Writes
 from .escalation import Action, Step, due_step
 from .plan import channels_at, message_key
 from .routing import match_routes
@@ -49,17 +50,17 @@ def routes_by_name(config: Config) -> tuple[dict[str, ResolvedRoute], ResolvedRo
     return {r.name: r for r in routes}, routes[-1]
 
 
-def tick(db: Engine, config: Config, now: dt.datetime) -> TickResult:
+def tick(writes: Writes, config: Config, now: dt.datetime) -> TickResult:
     """Act on everything due at `now`. Each batch is its own short write transaction."""
     result = TickResult()
     by_name, default = routes_by_name(config)
-    with read_transaction(db) as conn:
+    with read_transaction(writes.db) as conn:
         groups = timers.due_groups(conn, now)
     for group in groups:
         route = by_name.get(group.route, default)  # a route a reload removed: the default's timers
         step = due_step(route, Level(group.level), acked=group.acked)
         while True:
-            with write_transaction(db) as conn:
+            with writes.transaction() as conn:
                 changed = timers.advance_due(conn, group, now=now, values=step_values(step, now), limit=BATCH)
                 if changed:
                     result.messages += notify(conn, config, changed, step, now=now, actor="engine")

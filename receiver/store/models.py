@@ -105,8 +105,8 @@ class Alert(Base):
         Index("ix_alerts_severity_starts_at", "severity", "starts_at"),
         Index("ix_alerts_status_level", "status", "level"),
         Index("ix_alerts_group_id", "group_id"),
-        # Statistics: occurrences resolved since the aggregates' watermark (store/aggregates.py). Partial, so that
-        # inserting a firing occurrence never touches it; a resolution adds one entry.
+        # Statistics: occurrences resolved since the aggregates' watermark (statistics/write_aggregates.py).
+        # Partial, so that inserting a firing occurrence never touches it; a resolution adds one entry.
         Index("ix_alerts_resolved_at", "resolved_at", sqlite_where=text("status = 'resolved'"),
               postgresql_where=text("status = 'resolved'")),
         # The engine's due scan: only rows with a pending action are in this index.
@@ -214,7 +214,8 @@ class Correlation(Base):
 class AlertRollup(Base):
     """Daily aggregates kept when retention deletes the raw occurrences of a day, so that summaries and trends
     over old periods still answer (and say they come from rollups). One row per UTC day, service, alertname
-    and severity. Percentiles come from the histograms: counts per duration bucket (receiver.store.rollups)."""
+    and severity. Percentiles come from the histograms: counts per duration bucket
+    (receiver.statistics.write_rollups)."""
 
     __tablename__ = "alert_rollups"
 
@@ -350,9 +351,10 @@ class PagerdutyEvent(Base):
     __table_args__ = (Index("ix_pagerduty_events_received_at", "received_at"),)
 
 
-# --- statistics pre-aggregates (receiver.store.aggregates) ------------------------------------------------
+# --- statistics pre-aggregates (receiver.statistics.write_aggregates) -------------------------------------
 
-# Duration histograms as one integer column per bucket of receiver.store.rollups (60 log-spaced bounds + "+Inf"):
+# Duration histograms as one integer column per bucket of receiver.statistics.write_rollups (60 log-spaced bounds
+# + "+Inf"):
 # summed by SQL itself, so merging a month of rows is one aggregate query, not thousands of JSON documents.
 STATS_HIST_BUCKETS = 61
 

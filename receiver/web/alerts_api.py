@@ -8,7 +8,7 @@ from ..domain import Role
 from ..store.queries import get_alert, list_alerts
 from .auth import require
 from .context import services
-from .errors import ApiError, found
+from .api_errors import ApiError, found
 from .params import ALERT_FILTER_PARAMS, alert_filter, check_known, parse_int
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1")

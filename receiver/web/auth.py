@@ -23,7 +23,7 @@ from flask import current_app, g, request
 
 from ..config.hosts import host_of, is_loopback_host, normalise
 from ..domain import Role
-from .errors import ApiError
+from .api_errors import ApiError
 
 log = logging.getLogger("receiver.auth")
 

@@ -13,6 +13,7 @@ from ..clock import Clock
 from ..config import Config
 from ..metrics import Metrics
 from ..store.db import read_transaction
+from ..store.write_port import Writes
 from .auth import Authenticator
 from .throttle import FailureThrottle
 
@@ -20,7 +21,8 @@ from .throttle import FailureThrottle
 @dataclasses.dataclass
 class Services:
     config: Config
-    db: Engine
+    db: Engine  # for reads (read()); every write goes through `writes`
+    writes: Writes
     clock: Clock
     metrics: Metrics
     auth: Authenticator

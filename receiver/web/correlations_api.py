@@ -1,4 +1,5 @@
-"""GET /api/v1/alerts/<id>/related (read) and POST /api/v1/correlations (write). Thin: store/correlations.py."""
+"""GET /api/v1/alerts/<id>/related (read) and POST /api/v1/correlations (write). Thin: statistics/
+read_correlations.py and write_correlations.py."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from flask import Blueprint, g, jsonify, request
 
 from ..domain import Role
 from ..fields import FieldError, format_duration, parse_duration
-from ..store import correlations
-from ..store.db import write_transaction
+from ..statistics import read_correlations, write_correlations
 from .auth import require
 from .context import services
-from .errors import ApiError, found
+from .api_errors import ApiError, found
 from .lifecycle_api import json_body
 from .params import check_known, parse_int
 
@@ -47,7 +47,7 @@ def related(alert_id: int):
     limit = parse_int("limit", args.get("limit"), default=50, minimum=1, maximum=500)
     svc = services()
     with svc.read() as conn:
-        related = found(correlations.related(conn, alert_id, window=window, limit=limit, now=svc.clock.now()),
+        related = found(read_correlations.related(conn, alert_id, window=window, limit=limit, now=svc.clock.now()),
                         "alert", alert_id)
     return jsonify({"alert_id": alert_id, "window": format_duration(window), "count": len(related),
                     "related": related})
@@ -79,14 +79,14 @@ def create():
     comment = body.get("comment")
     if comment is not None and len(comment) > MAX_COMMENT:
         raise ApiError(400, "bad_field", f"comment: at most {MAX_COMMENT} characters", field="comment")
-    new = correlations.NewLink(alert_id=_id(body, "alert_id"), related_alert_id=_id(body, "related_alert_id"),
+    new = write_correlations.NewLink(alert_id=_id(body, "alert_id"), related_alert_id=_id(body, "related_alert_id"),
                                type=kind, score=float(score), comment=comment,
                                actor=(body.get("actor") or "").strip() or g.principal.name)
     svc = services()
     try:
-        with write_transaction(svc.db) as conn:
-            created = correlations.link(conn, new, now=svc.clock.now())
-    except correlations.CorrelationError as exc:
+        with svc.writes.transaction() as conn:
+            created = write_correlations.link(conn, new, now=svc.clock.now())
+    except write_correlations.CorrelationError as exc:
         raise ApiError(exc.status, exc.reason, exc.message) from None
     # A database that is down or locked: errors.py answers 503 with Retry-After for every route.
     return jsonify(created), 201

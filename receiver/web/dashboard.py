@@ -2,7 +2,7 @@
 Statistics and Delivery. Server-rendered with the app's Jinja2 (autoescaped), enhanced by static/dashboard.js.
 
 Thin, like the API views: every number and row comes from the same store and engine functions the JSON API calls
-(store.queries, store.stats, analytics, store.delivery), so a page and the API never disagree. Sign-in, sessions
+(store.queries, statistics, analytics, store.outbox), so a page and the API never disagree. Sign-in, sessions
 and CSRF are in dashboard_session.py; the actions (ack, resolve, retry) in dashboard_actions.py.
 
 Every response of this blueprint carries a strict Content-Security-Policy: scripts and styles only from our own
@@ -19,14 +19,16 @@ from werkzeug.datastructures import MultiDict
 
 from .. import __version__, analytics
 from ..domain import Role
-from ..store import delivery, stats
+from ..statistics import read_summary, read_top
+from ..store import outbox
 from ..store.queries import AlertFilter, count_alerts, get_alert, iso, list_alerts
+from . import dashboard_actions
 from . import dashboard_session as sessions
 from . import dashboard_view as view
 from . import export_api
 from .auth import LOGIN, PUBLIC, Authenticator, auth_failed, open_access, throttle_wait
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 from .params import ALERT_FILTER_PARAMS, alert_filter, check_known, parse_int
 from .stats_api import service_health
 from .svg_chart import stacked_bars
@@ -242,14 +244,14 @@ def statistics():
     interval = "hour" if PERIODS[period] <= 2 else "day"
     starts = analytics.bucket_starts(f.since, f.until, interval, analytics.UTC)
     with svc.read() as conn:
-        summary = stats.summary(conn, f)
-        top = stats.top(conn, f, by="count", limit=10, now=now)
-        noisy = stats.top(conn, f, by="noise", limit=10, now=now)
-        escalated = stats.top(conn, f, by="escalations", limit=10, now=now)
+        summary = read_summary.summary(conn, f)
+        top = read_top.top(conn, f, by="count", limit=10, now=now)
+        noisy = read_top.top(conn, f, by="noise", limit=10, now=now)
+        escalated = read_top.top(conn, f, by="escalations", limit=10, now=now)
         health = sorted((service_health(conn, name, f) for name in list(summary["by_service"])[:HEALTH_SERVICES]),
                         key=lambda h: (h["score"], h["service"]))
-        slots = stats.slot_counts(conn, f, "severity")
-    series = analytics.fill(slots, starts, stats.SLOT_SECONDS, f.until)
+        slots = read_summary.slot_counts(conn, f, "severity")
+    series = analytics.fill(slots, starts, read_summary.SLOT_SECONDS, f.until)
     chart = stacked_bars(starts, series, interval=interval, chart_id="trend",
                          title=f"Alerts per {interval} and severity, last {period}")
     table = [(start, [series[k][i] for k in series]) for i, start in enumerate(starts)]
@@ -269,13 +271,13 @@ def delivery_page():
     svc = services()
     now = svc.clock.now()
     with svc.read() as conn:
-        depth, oldest_age = delivery.backlog(conn, now)
-        failing = delivery.list_notifications(conn, delivery.NotificationFilter(status="failed",
+        depth, oldest_age = outbox.backlog(conn, now)
+        failing = outbox.list_notifications(conn, outbox.NotificationFilter(status="failed",
                                                                                 limit=DELIVERY_ROWS + 1))
-        dead = delivery.list_notifications(conn, delivery.NotificationFilter(status="dead", limit=DELIVERY_ROWS + 1))
-        recent = delivery.list_notifications(conn, delivery.NotificationFilter(limit=20))
+        dead = outbox.list_notifications(conn, outbox.NotificationFilter(status="dead", limit=DELIVERY_ROWS + 1))
+        recent = outbox.list_notifications(conn, outbox.NotificationFilter(limit=20))
         shown = failing[:DELIVERY_ROWS] + dead[:DELIVERY_ROWS] + recent
-        carried = delivery.load_alerts(conn, sorted({n["id"] for n in shown}))
+        carried = outbox.load_alerts(conn, sorted({n["id"] for n in shown}))
     alerts_of = {mid: [{"id": a.id, "alertname": a.alertname, "service": a.service} for a in rows]
                  for mid, rows in carried.items()}
     return page("dashboard/delivery.html", nav="delivery", depth=depth, oldest_age=oldest_age,
@@ -284,4 +286,4 @@ def delivery_page():
                 alerts_of=alerts_of, iso=iso, can_act=_can_act(), limit=DELIVERY_ROWS)
 
 
-from . import dashboard_actions  # noqa: E402,F401  (registers the actions on bp; they import `route` from here)
+dashboard_actions.register(route)  # ack, resolve, retry: on this blueprint, through `route` (ENDPOINTS)

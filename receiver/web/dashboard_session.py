@@ -43,7 +43,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from ..domain import Role
 from ..engine import links
 from ..store import replay_guards
-from ..store.db import read_transaction, write_transaction
+from ..store.db import read_transaction
 from .auth import Authenticator, Principal, check_host
 from .context import services
 
@@ -76,7 +76,7 @@ def _key() -> bytes:
     state = _state()
     if "key" not in state:
         svc = services()
-        base = links.link_key(svc.db, now=svc.clock.now())
+        base = links.link_key(svc.writes, now=svc.clock.now())
         state["key"] = hmac.new(base, b"alert-receiver dashboard session v1", hashlib.sha256).digest()
     return state["key"]
 
@@ -159,7 +159,7 @@ def sign_out() -> None:
     if sid:
         svc = services()
         now = svc.clock.now()
-        with write_transaction(svc.db) as conn:
+        with svc.writes.transaction() as conn:
             replay_guards.revoke_session(conn, sid, now=now, expires_at=now + LIFETIME)
     g.dashboard_session = Session(None if auth_enabled() else _ANONYMOUS, secrets.token_urlsafe(32), dirty=True)
 

@@ -19,11 +19,11 @@ from typing import Callable, Iterator
 from flask import Blueprint, Response, current_app, request
 
 from ..domain import Role
+from ..statistics.read_export import FORMATS, Export
 from ..store.db import is_unavailable
-from ..store.export import FORMATS, Export
 from .auth import require
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 from .params import ALERT_FILTER_PARAMS, alert_filter, check_known
 
 bp = Blueprint("export_api", __name__, url_prefix="/api/v1")

@@ -18,7 +18,7 @@ from ..store.db import is_unavailable
 from ..store.queries import iso
 from .auth import require
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 from .params import check_known, parse_bool
 
 bp = Blueprint("history_api", __name__, url_prefix="/api/v1")
@@ -54,7 +54,7 @@ def purge():
         if dry_run:
             return jsonify({"older_than": format_duration(older_than), "cutoff": iso(cutoff), "dry_run": True,
                             "eligible": retention.count(svc.db, cutoff)})
-        result = retention.purge(svc.db, cutoff, budget=BUDGET)
+        result = retention.purge(svc.writes, cutoff, budget=BUDGET)
     except Exception as exc:
         if is_unavailable(exc):
             # Every batch before the failure is committed (and rolled up): asking again continues.

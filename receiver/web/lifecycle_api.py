@@ -17,7 +17,7 @@ from ..fields import FieldError, parse_duration
 from ..store.queries import get_alert
 from .auth import SIGNED_LINK, open_access, require
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 
 bp = Blueprint("lifecycle_api", __name__)
 
@@ -69,7 +69,7 @@ def _actor(body: dict[str, Any]) -> str:
 def _run(action, *args, **kwargs):
     svc = services()
     try:
-        return action(svc.db, svc.config, *args, now=svc.clock.now(), **kwargs)
+        return action(svc.writes, svc.config, *args, now=svc.clock.now(), **kwargs)
     except lifecycle.LifecycleError as exc:
         raise ApiError(exc.status, exc.reason, exc.message) from None
     # A database that is down or locked: errors.py answers 503 with Retry-After for every route.
@@ -158,7 +158,7 @@ def _link_alert(token: str) -> int:
     svc = services()
     now = svc.clock.now()
     try:
-        return links.read_token(links.link_key(svc.db, now=now), token, now=now)
+        return links.read_token(links.link_key(svc.writes, now=now), token, now=now)
     except links.LinkError as exc:
         raise _LinkProblem(str(exc)) from None
 

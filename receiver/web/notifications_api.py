@@ -5,12 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..domain import NotificationKind, NotificationStatus, Role
-from ..store import delivery
-from ..store.db import write_transaction
+from ..store import outbox
 from ..store.queries import iso
 from .auth import require
 from .context import services
-from .errors import ApiError, found
+from .api_errors import ApiError, found
 from .params import check_known, parse_int, parse_time
 
 bp = Blueprint("notifications_api", __name__, url_prefix="/api/v1")
@@ -41,7 +40,7 @@ def list_():
         raise ApiError(400, "bad_parameter", f"status: one of {', '.join(sorted(_STATUSES))}", parameter="status")
     if kind and kind not in _KINDS:
         raise ApiError(400, "bad_parameter", f"kind: one of {', '.join(sorted(_KINDS))}", parameter="kind")
-    flt = delivery.NotificationFilter(
+    flt = outbox.NotificationFilter(
         status=status, channel=args.get("channel") or None, kind=kind,
         alert_id=parse_int("alert_id", args.get("alert_id"), default=0, minimum=1, maximum=2**62) if args.get("alert_id") else None,
         since=parse_time("since", args["since"]) if args.get("since") else None,
@@ -49,7 +48,7 @@ def list_():
         before_id=parse_int("cursor", args.get("cursor"), default=0, minimum=0, maximum=2**62) or None,
         limit=parse_int("limit", args.get("limit"), default=100, minimum=1, maximum=1000) + 1)
     with services().read() as conn:
-        rows = delivery.list_notifications(conn, flt)
+        rows = outbox.list_notifications(conn, flt)
     more = len(rows) == flt.limit  # one row past the page says whether there is a next one
     rows = rows[: flt.limit - 1]
     next_cursor = str(rows[-1]["id"]) if more else None
@@ -60,7 +59,7 @@ def list_():
 @require(Role.READ)
 def show(notification_id: int):
     with services().read() as conn:
-        row = found(delivery.get_notification(conn, notification_id), "notification", notification_id)
+        row = found(outbox.get_notification(conn, notification_id), "notification", notification_id)
     return jsonify(_json(row))
 
 
@@ -69,11 +68,11 @@ def show(notification_id: int):
 def retry(notification_id: int):
     """Send a dead (or failing) notification again now, with a fresh give_up_after."""
     svc = services()
-    with write_transaction(svc.db) as conn:
-        row = found(delivery.get_notification(conn, notification_id), "notification", notification_id)
-        if not delivery.requeue(conn, notification_id, now=svc.clock.now(),
+    with svc.writes.transaction() as conn:
+        row = found(outbox.get_notification(conn, notification_id), "notification", notification_id)
+        if not outbox.requeue(conn, notification_id, now=svc.clock.now(),
                                 give_up_after=svc.config.delivery.retry.give_up_after):
             raise ApiError(409, "not_retryable", f"notification {notification_id} is {row['status']}; "
                                                  "only failed or dead notifications can be retried")
-        row = delivery.get_notification(conn, notification_id)
+        row = outbox.get_notification(conn, notification_id)
     return jsonify(_json(row))

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..analytics import BANDS
 from ..domain import AlertStatus, EventKind, Level, NotificationKind, NotificationStatus
-from ..store.stats import TOP_BY as _TOP_BY
+from ..statistics.read_top import TOP_BY as _TOP_BY
 
 Schema = dict[str, Any]
 

@@ -11,11 +11,11 @@ from flask import Blueprint, Response, jsonify
 
 from ..config import ConfigError, load_config
 from ..domain import Role
-from ..store import delivery, migrate
+from ..store import migrate, outbox
 from ..supervisor import SUPERVISOR_PID_ENV
 from .auth import CONFIGURED, PUBLIC, Authenticator, check, open_access, require
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 
 log = logging.getLogger("receiver.ops")
 bp = Blueprint("ops", __name__)
@@ -82,7 +82,7 @@ def metrics():
         check(svc.config.auth.metrics_role)
     try:  # the outbox backlog is read at scrape time: exact, and the same whichever process answers
         with svc.read() as conn:
-            waiting, oldest = delivery.backlog(conn, svc.clock.now())
+            waiting, oldest = outbox.backlog(conn, svc.clock.now())
         svc.metrics.outbox_messages.set(waiting)
         svc.metrics.outbox_oldest_age.set(oldest)
     except Exception as exc:  # a scrape must still answer when the database does not

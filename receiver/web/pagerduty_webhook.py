@@ -26,11 +26,11 @@ from flask import Blueprint, jsonify, request
 from ..channels.pagerduty import alert_id_from_dedup_key
 from ..engine import lifecycle
 from ..store import replay_guards
-from ..store.db import read_transaction, write_transaction
+from ..store.db import read_transaction
 from ..store.queries import iso
 from .auth import SIGNATURE, open_access
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 from .lifecycle_api import _run
 from .params import parse_time
 
@@ -150,7 +150,7 @@ def receive():
                             "alert_id": alert_id})
     answer = _apply(event, action, alert_id)
     # After acting: a failure above (503) is retried by PagerDuty and must not be mistaken for a replay.
-    with write_transaction(svc.db) as conn:
+    with svc.writes.transaction() as conn:
         replay_guards.remember_event(conn, event.id, now=now)
     return answer
 

@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
 from ..matchers import MatcherError, parse_matchers
 from ..store.queries import AlertFilter
-from .errors import ApiError
+from .api_errors import ApiError
 
 _LEVELS = {"L1", "L2", "L3"}
 _STATUSES = {"firing", "resolved"}

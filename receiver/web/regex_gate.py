@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 from flask import Flask, g, request
 
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 
 _HELD = "alert_receiver_regex_gate_held"
 

@@ -10,11 +10,10 @@ from .. import payload as payload_mod
 from ..domain import Role
 from ..engine.ingest import ingest
 from ..store import webhooks as webhook_store
-from ..store.db import write_transaction
 from ..store.queries import iso
 from .auth import require
 from .context import services
-from .errors import ApiError, found
+from .api_errors import ApiError, found
 from .params import check_known, parse_int
 
 bp = Blueprint("rejected_api", __name__, url_prefix="/api/v1/webhooks/rejected")
@@ -66,10 +65,10 @@ def replay(rejected_id: int):
     try:
         parsed = payload_mod.parse(row["body"])
     except payload_mod.PayloadError as exc:
-        with write_transaction(svc.db) as conn:
+        with svc.writes.transaction() as conn:
             webhook_store.mark_replayed(conn, rejected_id, status=exc.status, now=now)
         raise ApiError(exc.status, exc.reason, exc.message, path=exc.path) from None
-    with write_transaction(svc.db) as conn:
+    with svc.writes.transaction() as conn:
         result = ingest(conn, parsed, config=svc.config, now=now, source=row["source"], raw_body=row["body"])
         webhook_store.mark_replayed(conn, rejected_id, status=200, now=now)
     return jsonify({"status": "ok", "alerts": len(parsed.alerts), **dict(sorted(result.outcomes.items()))})

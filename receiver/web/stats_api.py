@@ -1,5 +1,5 @@
 """Statistics for analysts: summary, top and noisy alerts, trends, service health, the daily report. Thin: the
-SQL is in store/stats.py, buckets and the health formula in analytics.py."""
+SQL is in statistics/read_summary.py and read_top.py, buckets and the health formula in analytics.py."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from flask import Blueprint, jsonify, request
 from .. import analytics
 from ..domain import Level, Role
 from ..fields import FieldError, parse_duration
-from ..store import stats
+from ..statistics import read_summary, read_top
 from ..store.queries import AlertFilter, iso
 from .auth import require
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 from .params import alert_filter, check_known, parse_int
 
 bp = Blueprint("stats_api", __name__, url_prefix="/api/v1")
@@ -61,8 +61,8 @@ def summary():
     f = period_filter(request.args)
     sources: set[str] = set()
     with stats_transaction(services()) as conn:
-        result = stats.summary(conn, f, sources)
-    return jsonify({"period": _period(f), "source": stats.source_name(sources), **result})
+        result = read_summary.summary(conn, f, sources)
+    return jsonify({"period": _period(f), "source": read_summary.source_name(sources), **result})
 
 
 @bp.get("/stats/top")
@@ -71,8 +71,8 @@ def top():
     args = request.args
     check_known(args, FILTERS + ("by", "limit", "flap_window", "flap_min"))
     by = args.get("by", "count")
-    if by not in stats.TOP_BY:
-        raise ApiError(400, "bad_parameter", f"by: one of {', '.join(stats.TOP_BY)}", parameter="by")
+    if by not in read_top.TOP_BY:
+        raise ApiError(400, "bad_parameter", f"by: one of {', '.join(read_top.TOP_BY)}", parameter="by")
     limit = parse_int("limit", args.get("limit"), default=10, minimum=1, maximum=500)
     flap_min = parse_int("flap_min", args.get("flap_min"), default=3, minimum=2, maximum=1000)
     try:
@@ -82,8 +82,8 @@ def top():
     f = period_filter(args)
     svc = services()
     with stats_transaction(svc) as conn:
-        rows = stats.top(conn, f, by=by, limit=limit, now=svc.clock.now())
-        flaps = stats.flapping(conn, f, window=window, min_occurrences=flap_min, limit=limit)
+        rows = read_top.top(conn, f, by=by, limit=limit, now=svc.clock.now())
+        flaps = read_top.flapping(conn, f, window=window, min_occurrences=flap_min, limit=limit)
     return jsonify({"period": _period(f), "by": by, "top": rows,
                     "flapping": {"window_seconds": window.total_seconds(), "min_occurrences": flap_min,
                                  "fingerprints": flaps}})
@@ -112,18 +112,18 @@ def trends():
                                                 "or a shorter period")
     sources: set[str] = set()
     with stats_transaction(services()) as conn:
-        slots = stats.slot_counts(conn, f, None if group_by == "none" else group_by, boundaries=starts,
+        slots = read_summary.slot_counts(conn, f, None if group_by == "none" else group_by, boundaries=starts,
                                   sources=sources)
-    series = analytics.fill(slots, starts, stats.SLOT_SECONDS, f.until)
+    series = analytics.fill(slots, starts, read_summary.SLOT_SECONDS, f.until)
     return jsonify({"period": _period(f), "interval": interval, "tz": str(tz), "group_by": group_by,
-                    "source": stats.source_name(sources), "buckets": [s.isoformat() for s in starts],
+                    "source": read_summary.source_name(sources), "buckets": [s.isoformat() for s in starts],
                     "series": series, "total": [sum(col) for col in zip(*series.values())] or [0] * len(starts),
                     "totals": {k: sum(v) for k, v in series.items()}})
 
 
 def service_health(conn, service: str, f: AlertFilter) -> dict:
     f = AlertFilter(**{**f.__dict__, "services": (service,)})
-    s = stats.summary(conn, f)
+    s = read_summary.summary(conn, f)
     critical = sum(s["by_severity"].get(name, 0) for name in critical_severities())
     inputs = analytics.HealthInputs(total=s["total"], resolved=s["by_status"].get("resolved", 0), critical=critical,
                                     escalated=s["escalations"]["escalated_alerts"],
@@ -160,11 +160,11 @@ def daily():
     until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
     f = AlertFilter(since=since, until=until)
     with stats_transaction(services()) as conn:
-        summary_ = stats.summary(conn, f)
-        top_count = stats.top(conn, f, by="count", limit=limit, now=now)
-        noisy = stats.top(conn, f, by="noise", limit=limit, now=now)
-        escalated = stats.top(conn, f, by="escalations", limit=limit, now=now)
-        steps = stats.escalations_between(conn, since, until)
+        summary_ = read_summary.summary(conn, f)
+        top_count = read_top.top(conn, f, by="count", limit=limit, now=now)
+        noisy = read_top.top(conn, f, by="noise", limit=limit, now=now)
+        escalated = read_top.top(conn, f, by="escalations", limit=limit, now=now)
+        steps = read_summary.escalations_between(conn, since, until)
         health_ = sorted((service_health(conn, name, f) for name in summary_["by_service"]),
                          key=lambda h: (h["score"], h["service"]))
     return jsonify({"date": day.isoformat(), "tz": str(tz), "period": _period(f), "summary": summary_,

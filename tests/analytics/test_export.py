@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from receiver.cli import main as cli_main
-from receiver.store.export import COLUMNS, neutralise
+from receiver.statistics.read_export import COLUMNS, neutralise
 
 from ..support.fixtures import TOKEN, raw
 from .dataset import NOW, Dataset
@@ -182,7 +182,7 @@ def test_export_needs_the_read_role(auth_config, clock, token, status):
 
 
 def test_streams_in_batches_beats_the_heartbeat_and_releases_its_connection(app, client, db, dataset, monkeypatch):
-    from receiver.store import export as export_store
+    from receiver.statistics import read_export as export_store
 
     monkeypatch.setattr(export_store, "BATCH", 25)
     beats = []

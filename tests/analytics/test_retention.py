@@ -16,8 +16,9 @@ from click.testing import CliRunner
 from receiver.clock import SystemClock
 from receiver.cli import main as cli_main
 from receiver.engine import retention
-from receiver.store import rollups
+from receiver.statistics import write_rollups as rollups
 from receiver.store.models import AlertRollup
+from receiver.store.write_port import DirectWrites
 
 from ..conftest import table_counts
 from ..support.fixtures import TOKEN
@@ -154,7 +155,7 @@ def test_purge_folds_and_deletes_exactly_the_eligible(db, batch_size):
     assert retention.count(db, cutoff) == len(want)
 
     before = table_counts(db)
-    result = retention.purge(db, cutoff, batch_size=batch_size)
+    result = retention.purge(DirectWrites(db), cutoff, batch_size=batch_size)
 
     assert result.complete and result.counts.alerts == len(want)
     assert result.batches == math.ceil(len(want) / batch_size)
@@ -180,7 +181,7 @@ def test_firing_and_undelivered_history_stays_whatever_its_age(db):
     straddling = ds.alert(starts_at=old, ends_at=NOW - dt.timedelta(hours=1))  # ended after the cutoff
     gone = ds.alert(starts_at=old, resolved_at=old + dt.timedelta(minutes=1))
     ds.insert(db)
-    result = retention.purge(db, retention.cutoff_for(NOW, dt.timedelta(days=1)))
+    result = retention.purge(DirectWrites(db), retention.cutoff_for(NOW, dt.timedelta(days=1)))
     assert result.counts.alerts == 1
     assert live_ids(db) == {firing.id, pending.id, straddling.id}
     assert_rollups_match(db, ds, {gone.id})
@@ -190,8 +191,8 @@ def test_repeated_and_later_runs_never_count_twice(db):
     ds = Dataset.history(seed=3, n=200).insert(db)
     first = retention.cutoff_for(NOW, dt.timedelta(days=8))
     gone = expected_deleted(ds, first)
-    retention.purge(db, first, batch_size=9)
-    again = retention.purge(db, first, batch_size=9)
+    retention.purge(DirectWrites(db), first, batch_size=9)
+    again = retention.purge(DirectWrites(db), first, batch_size=9)
     assert again.counts.alerts == 0 and again.batches == 0
     assert_rollups_match(db, ds, gone)
 
@@ -205,7 +206,7 @@ def test_repeated_and_later_runs_never_count_twice(db):
                       else old_firing.ends_at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"),
                       "i": old_firing.id})
     later = retention.cutoff_for(NOW, dt.timedelta(days=4))
-    result = retention.purge(db, later, batch_size=9)
+    result = retention.purge(DirectWrites(db), later, batch_size=9)
     both = expected_deleted(ds, later)
     assert old_firing.id in both and gone <= both
     assert result.counts.alerts == len(both - gone)
@@ -222,7 +223,7 @@ def test_concurrent_purges_fold_each_occurrence_once(db):
     def run():
         try:
             start.wait()
-            results.append(retention.purge(db, cutoff, batch_size=5))
+            results.append(retention.purge(DirectWrites(db), cutoff, batch_size=5))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -242,9 +243,9 @@ def test_budget_stops_between_batches_and_the_next_run_continues(db):
     ds = Dataset.history(seed=23, n=120).insert(db)
     cutoff = retention.cutoff_for(NOW, dt.timedelta(days=2))
     want = expected_deleted(ds, cutoff)
-    stopped = retention.purge(db, cutoff, batch_size=10, should_stop=iter([False, False, True]).__next__)
+    stopped = retention.purge(DirectWrites(db), cutoff, batch_size=10, should_stop=iter([False, False, True]).__next__)
     assert not stopped.complete and stopped.counts.alerts == 20
-    rest = retention.purge(db, cutoff, batch_size=10)
+    rest = retention.purge(DirectWrites(db), cutoff, batch_size=10)
     assert rest.complete and stopped.counts.alerts + rest.counts.alerts == len(want)
     assert_rollups_match(db, ds, want)
 
@@ -268,7 +269,7 @@ def test_cutoff_refuses_less_than_a_day():
 def test_run_retention_uses_retention_days(make_config, db):
     ds = Dataset.history(seed=5, n=150).insert(db)
     config = make_config(retention={"days": 6})
-    result = retention.run_retention(db, config, NOW)
+    result = retention.run_retention(DirectWrites(db), config, NOW)
     cutoff = dt.datetime(2026, 11, 17, tzinfo=UTC)
     assert result.cutoff == cutoff and result.complete
     assert result.counts.alerts == len(expected_deleted(ds, cutoff)) > 0

@@ -38,7 +38,7 @@ def test_build_channels_for_the_design_config():
 
     config = load_config(CONFIGS / "design.yml", env=ENV)
     with requests.Session() as http:
-        channels = build_channels(config, renderer=Renderer(), http=http)
+        channels = build_channels(config.channels, renderer=Renderer(), http=http)
     assert set(channels) == set(config.channels)
     for name, channel in channels.items():
         assert channel.name == name and channel.settings is config.channels[name]

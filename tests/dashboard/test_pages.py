@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.store import delivery
+from receiver.store import outbox
 from receiver.store.db import write_transaction
 from receiver.web import dashboard
 
@@ -113,8 +113,8 @@ def test_delivery_shows_depth_and_dead_letters_and_retries_them(client, db, cloc
     hostile = seed(client)
     now = clock.now()
     with write_transaction(db) as conn:
-        claimed = delivery.claim_due(conn, now=now, worker="t", lease=dt.timedelta(minutes=1), limit=1)
-        delivery.record(conn, [delivery.Outcome(claimed[0].id, "dead", True, now, error="400 Bad Request")],
+        claimed = outbox.claim_due(conn, now=now, worker="t", lease=dt.timedelta(minutes=1), limit=1)
+        outbox.record(conn, [outbox.Outcome(claimed[0].id, "dead", True, now, error="400 Bad Request")],
                         worker="t")
     dead_id = claimed[0].id
     html = client.get("/delivery").get_data(as_text=True)

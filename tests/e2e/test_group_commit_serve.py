@@ -20,8 +20,8 @@ import sqlalchemy as sa
 import yaml
 
 from receiver.config import load_config
-from receiver.engine.writer import sqlite_writer_argv
-from receiver.store import group_commit
+from receiver.sqlite_writer.main import sqlite_writer_argv
+from receiver.sqlite_writer.wire import socket_path
 from receiver.store.db import normalise_url
 
 from ..support.process import ReceiverProcess, wait_until
@@ -103,7 +103,7 @@ def writer_pids(url: str) -> list[int]:
                 argv = f.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "receiver.engine.writer" in argv and url in argv:
+        if "receiver.sqlite_writer" in argv and url in argv:
             pids.append(int(entry))
     return pids
 
@@ -128,7 +128,7 @@ def serving(config_path):
     def ensure_writer():
         if argv is None:
             return
-        path = group_commit.socket_path(config.database.url[len("sqlite:///"):])
+        path = socket_path(config.database.url[len("sqlite:///"):])
         with contextlib.suppress(TimeoutError):
             wait_until(lambda: listening(path), timeout=5, what="serve's writer")
             return

@@ -10,6 +10,7 @@ from receiver.channels.base import Channel, DeliveryError
 from receiver.domain import Message
 from receiver.engine import tick as tick_mod
 from receiver.engine.delivery import Dispatcher
+from receiver.store.write_port import DirectWrites
 
 from ..support.fixtures import raw
 
@@ -42,10 +43,11 @@ class Ladder:
     def __init__(self, client, db, config, clock):
         self.client = client
         self.db = db
+        self.writes = DirectWrites(db)  # the engine functions write through the port
         self.config = config
         self.clock = clock
         self.channels = {name: RecordingChannel(name) for name in config.channels}
-        self.dispatcher = Dispatcher(db, config, self.channels, clock=clock, worker="test-engine", rng=lambda: 0.5)
+        self.dispatcher = Dispatcher(self.writes, config, self.channels, clock=clock, worker="test-engine", rng=lambda: 0.5)
         self._seen = {name: 0 for name in self.channels}
 
     def post(self, body: bytes | str | dict, path: str = "/webhook"):
@@ -58,7 +60,7 @@ class Ladder:
         return resp.get_json()
 
     def tick(self):
-        return tick_mod.tick(self.db, self.config, self.clock.now())
+        return tick_mod.tick(self.writes, self.config, self.clock.now())
 
     def deliver(self) -> None:
         for _ in range(100):

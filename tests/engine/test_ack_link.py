@@ -52,7 +52,7 @@ def test_the_link_in_a_message_acks_after_confirmation(lad):
 def test_forged_tampered_and_expired_links_are_refused(lad, clock):
     lad.post("g_routing_critical")
     aid = lad.client.get("/api/v1/alerts").get_json()["alerts"][0]["id"]
-    key = links.link_key(lad.db, now=clock.now())
+    key = links.link_key(lad.writes, now=clock.now())
     good = links.make_token(key, aid, expires=clock.now() + dt.timedelta(hours=1))
     forged = links.make_token(b"x" * 32, aid, expires=clock.now() + dt.timedelta(hours=1))
     tampered = good[:-2] + ("AA" if good[-2:] != "AA" else "BB")

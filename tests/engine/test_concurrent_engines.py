@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from receiver.app import build_db, create_app
 from receiver.engine.delivery import Dispatcher
 from receiver.engine.tick import tick
+from receiver.store.write_port import DirectWrites
 
 from ..support.fixtures import raw
 from .harness import RecordingChannel
@@ -51,7 +52,7 @@ def test_engines_race_on_the_same_alerts_and_nothing_doubles(make_config, clock)
     for n in range(ENGINES):
         db = build_db(config)  # each engine its own pool, as separate processes would have
         channels = {"chat": RecordingChannel("chat"), "pd": RecordingChannel("pd")}
-        engines.append((db, channels, Dispatcher(db, config, channels, clock=clock, worker=f"engine-{n}", batch=50)))
+        engines.append((db, channels, Dispatcher(DirectWrites(db), config, channels, clock=clock, worker=f"engine-{n}", batch=50)))
 
     def run_all(fn):
         errors = []
@@ -78,7 +79,7 @@ def test_engines_race_on_the_same_alerts_and_nothing_doubles(make_config, clock)
     run_all(deliver)  # first notifications
     for minutes in (5, 15, 15, 15):  # → L2, → L1, repeat, repeat
         clock.advance(minutes * 60)
-        run_all(lambda e: tick(e[0], config, clock.now()))
+        run_all(lambda e: tick(DirectWrites(e[0]), config, clock.now()))
         run_all(deliver)
 
     db = app.extensions["alert_receiver"].db

@@ -13,7 +13,7 @@ from receiver.app import create_app
 from receiver.channels.base import DeliveryError, RateLimit
 from receiver.config.model import RetrySettings
 from receiver.engine.delivery import Dispatcher, TokenBucket, backoff
-from receiver.store import delivery as store
+from receiver.store import outbox as store
 from receiver.store.db import write_transaction
 
 from .harness import Ladder

@@ -1,4 +1,4 @@
-"""store.delivery.record: one UPDATE from the batch's values writes each outcome's columns exactly, and skips a
+"""store.outbox.record: one UPDATE from the batch's values writes each outcome's columns exactly, and skips a
 message whose lease another engine has taken since (that engine records its own outcome)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
 from receiver.domain import NotificationStatus
-from receiver.store import delivery as store
+from receiver.store import outbox as store
 from receiver.store.db import write_transaction
 
 from .harness import Ladder

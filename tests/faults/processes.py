@@ -16,7 +16,7 @@ class Tree:
     arbiter: int
     workers: tuple[int, ...]  # gunicorn workers
     engines: tuple[int, ...]  # `alert-receiver worker`, run by serve's supervisor
-    writers: tuple[int, ...]  # `python -m receiver.engine.writer` (SQLite only)
+    writers: tuple[int, ...]  # `python -m receiver.sqlite_writer` (SQLite only)
 
 
 def _alive_children(parent: int) -> list[tuple[int, list[str]]]:
@@ -41,7 +41,7 @@ def tree(receiver: ReceiverProcess) -> Tree:
     arbiter = receiver.proc.pid
     workers, engines, writers = [], [], []
     for pid, argv in _alive_children(arbiter):
-        if "receiver.engine.writer" in argv:
+        if "receiver.sqlite_writer" in argv:
             writers.append(pid)
         elif "worker" in argv:
             engines.append(pid)

@@ -15,6 +15,7 @@ from receiver.app import build_db, create_app
 from receiver.engine import deadman
 from receiver.engine.runner import EngineRunner
 from receiver.metrics import Metrics
+from receiver.store.write_port import DirectWrites
 
 from ..engine.harness import Heard, Ladder, body_with
 
@@ -55,7 +56,7 @@ def receiver(make_config, clock):
 def check(lad: Ladder, minutes: float = 0) -> deadman.DeadmanResult:
     """Advance the clock, run the dead-man check, a tick and delivery (an engine pass)."""
     lad.clock.advance(minutes * 60)
-    result = deadman.check(lad.db, lad.config, lad.clock.now())
+    result = deadman.check(lad.writes, lad.config, lad.clock.now())
     lad.tick()
     lad.deliver()
     return result
@@ -171,7 +172,7 @@ def test_two_engines_checking_at_once_write_one_alert_and_one_page(receiver):
     def run(db):
         try:
             barrier.wait()
-            results.append(deadman.check(db, lad.config, lad.clock.now()))
+            results.append(deadman.check(DirectWrites(db), lad.config, lad.clock.now()))
         except Exception as exc:  # surfaced below
             errors.append(exc)
 
@@ -194,7 +195,7 @@ def test_two_engines_checking_at_once_write_one_alert_and_one_page(receiver):
 
 def test_engine_metrics_show_last_seen_and_the_down_state(receiver):
     lad = receiver()
-    runner = EngineRunner(lad.config, lad.db, metrics=Metrics(CollectorRegistry()), clock=lad.clock)
+    runner = EngineRunner(lad.config, lad.writes, metrics=Metrics(CollectorRegistry()), clock=lad.clock)
     registry = runner.metrics.registry
     seen_at = lad.clock.now()
     lad.post(watchdog_body())

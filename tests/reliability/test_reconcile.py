@@ -99,7 +99,7 @@ def group_fingerprints() -> list[str]:
 
 def run(lad: Ladder):
     client = AlertmanagerClient(requests.Session(), timeout=2)
-    return reconcile_once(lad.db, lad.config, client, lad.clock.now())
+    return reconcile_once(lad.writes, lad.config, client, lad.clock.now())
 
 
 def by_fingerprint(lad: Ladder) -> dict[str, dict]:
@@ -180,9 +180,9 @@ def test_a_just_received_alert_survives_a_stale_poll(lad):
 
 def test_the_dead_mans_own_alert_is_left_alone(lad):
     lad.config = lad.config.model_copy(update={"deadman": lad.config.deadman.model_copy(update={"enabled": True})})
-    deadman.check(lad.db, lad.config, lad.clock.now())
+    deadman.check(lad.writes, lad.config, lad.clock.now())
     lad.clock.advance(10 * 60)
-    assert deadman.check(lad.db, lad.config, lad.clock.now()).raised
+    assert deadman.check(lad.writes, lad.config, lad.clock.now()).raised
     lad.clock.advance(10 * 60)
     with responses.RequestsMock() as rsps:
         fake_alertmanager(rsps, AM1, [])
@@ -195,7 +195,7 @@ def test_the_dead_mans_own_alert_is_left_alone(lad):
 def test_engine_counts_drift_and_the_last_success(lad):
     lad.post("a_single_firing")
     lad.clock.advance(5 * 60)
-    runner = EngineRunner(lad.config, lad.db, metrics=Metrics(CollectorRegistry()), clock=lad.clock,
+    runner = EngineRunner(lad.config, lad.writes, metrics=Metrics(CollectorRegistry()), clock=lad.clock,
                           http=requests.Session())
     registry = runner.metrics.registry
     with responses.RequestsMock() as rsps:

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from receiver.alertmanager_api import AlertmanagerClient
 from receiver.app import create_app
 from receiver.engine import lifecycle, silences
-from receiver.store import silences as silence_store
+from receiver.store import ack_silences as silence_store
 
 from ..engine.harness import Ladder
 from ..support.fixtures import raw
@@ -48,7 +48,7 @@ def rows(lad: Ladder, alert_id: int) -> list:
 
 
 def run(lad: Ladder) -> silences.SilenceResult:
-    return silences.run_once(lad.db, lad.config, AlertmanagerClient(requests.Session(), timeout=2), lad.clock.now())
+    return silences.run_once(lad.writes, lad.config, AlertmanagerClient(requests.Session(), timeout=2), lad.clock.now())
 
 
 def test_ack_creates_a_silence_and_unack_expires_it(lad):
@@ -141,7 +141,7 @@ def test_routes_without_ack_silence_and_mirrored_acks_record_nothing(lad):
 
     lad.post("g_routing_critical")  # the default route (ack_silence), acked by the reconciler mirroring a silence
     [other] = [a for a in lad.client.get("/api/v1/alerts").get_json()["alerts"] if a["id"] != alert["id"]]
-    done = lifecycle.ack(lad.db, lad.config, [other["id"]], actor="alertmanager-silence", now=lad.clock.now(),
+    done = lifecycle.ack(lad.writes, lad.config, [other["id"]], actor="alertmanager-silence", now=lad.clock.now(),
                          ack_silence=False)
     assert done.changed == [other["id"]] and rows(lad, other["id"]) == []
 

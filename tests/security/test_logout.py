@@ -86,7 +86,7 @@ def test_a_revocation_is_deleted_once_the_cookie_has_expired(make_app, clock):
     sign_out(client)  # signed out already: nothing more to revoke
     assert revocations(app) == 1
     svc = app.extensions["alert_receiver"]
-    run_retention(svc.db, svc.config, clock.now() + dt.timedelta(hours=1))
+    run_retention(svc.writes, svc.config, clock.now() + dt.timedelta(hours=1))
     assert revocations(app) == 1
-    run_retention(svc.db, svc.config, clock.now() + dashboard_session.LIFETIME + dt.timedelta(minutes=1))
+    run_retention(svc.writes, svc.config, clock.now() + dashboard_session.LIFETIME + dt.timedelta(minutes=1))
     assert revocations(app) == 0

@@ -109,9 +109,9 @@ def test_remembered_ids_are_deleted_after_seven_days(pd_client, clock):  # noqa:
             return conn.execute(sa.text("SELECT count(*) FROM pagerduty_events")).scalar_one()
 
     assert remembered() == 1
-    run_retention(svc.db, svc.config, clock.now() + dt.timedelta(days=6))
+    run_retention(svc.writes, svc.config, clock.now() + dt.timedelta(days=6))
     assert remembered() == 1
-    run_retention(svc.db, svc.config, clock.now() + dt.timedelta(days=7, minutes=1))
+    run_retention(svc.writes, svc.config, clock.now() + dt.timedelta(days=7, minutes=1))
     assert remembered() == 0
 
 

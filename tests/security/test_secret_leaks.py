@@ -131,8 +131,8 @@ def test_no_secret_in_logs_errors_metrics_or_api_answers(db_url, tmp_path, clock
         provider = re.compile(r"https://provider\.example\.org/.*")
         tried: list[str] = []  # the first path segment of every request: which channel called
         with requests.Session() as http, responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            channels = build_channels(config, renderer=Renderer(), http=http)
-            dispatcher = Dispatcher(svc.db, config, channels, clock=clock, worker="leak-test", metrics=svc.metrics,
+            channels = build_channels(config.channels, renderer=Renderer(), http=http)
+            dispatcher = Dispatcher(svc.writes, config, channels, clock=clock, worker="leak-test", metrics=svc.metrics,
                                     rng=lambda: 0.5)
             for add in (lambda: mock.add(responses.POST, provider, status=500, body="internal error"),
                         lambda: mock.add(responses.POST, provider, status=429, headers={"Retry-After": "1"}),

@@ -203,7 +203,7 @@ def test_last_error_api_dashboard_and_logs_hold_no_secret(make_config, clock, ca
         body = "x" * (CUT - len(SLACK_URL) + 1) + SLACK_URL
         with requests.Session() as http, responses.RequestsMock() as mock:
             mock.add(responses.POST, SLACK_URL, status=400, body=body)
-            dispatcher = Dispatcher(svc.db, config, build_channels(config, renderer=Renderer(), http=http),
+            dispatcher = Dispatcher(svc.writes, config, build_channels(config.channels, renderer=Renderer(), http=http),
                                     clock=clock, worker="redaction-test", rng=lambda: 0.5)
             while dispatcher.run_once().handled:
                 pass

@@ -15,11 +15,13 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.engine import aggregates as refresher
 from receiver.engine import retention
-from receiver.store import aggregates, rollups
+from receiver.statistics import write_aggregates as aggregates
+from receiver.statistics import write_refresh as refresher
+from receiver.statistics import write_rollups as rollups
 from receiver.store.models import AlertStats
 from receiver.store.types import UTCDateTime
+from receiver.store.write_port import DirectWrites
 
 from . import dataset
 from .dataset import UTC
@@ -119,7 +121,7 @@ def test_an_occurrence_resolved_weeks_later_changes_its_old_hour(setup, clock):
     assert hour_rows(db).get(hour, 0) == settled_by_hour(occs, WATERMARK).get(hour, 0) + 1
     assert hour_rows(db) == settled_by_hour(occs, later)  # the old hour now counts it; nothing else moved
     assert_summary(summary(client), in_period(occs))
-    assert refresher.refresh(db, config, later + aggregates.settle_delay(config)).hours == 0  # idempotent
+    assert refresher.refresh(DirectWrites(db), config, later + aggregates.settle_delay(config)).hours == 0  # idempotent
 
 
 def test_a_late_delivery_about_an_aggregated_occurrence_reaches_its_hour(setup):
@@ -172,12 +174,12 @@ def test_a_first_build_in_batches_publishes_only_when_whole(setup, monkeypatch):
     client, db, config, occs = setup
     monkeypatch.setattr(refresher, "BUILD_ROWS", 20)
     now = WATERMARK + aggregates.settle_delay(config)
-    partial = refresher.refresh(db, config, now, budget=0.0)
+    partial = refresher.refresh(DirectWrites(db), config, now, budget=0.0)
     assert not partial.complete and partial.watermark is None
-    first = refresher.refresh(db, config, now, should_stop=iter([False, False, True]).__next__)
+    first = refresher.refresh(DirectWrites(db), config, now, should_stop=iter([False, False, True]).__next__)
     assert not first.complete and first.batches == 2
     assert summary(client)["source"] == "alerts"  # nothing published yet
-    rest = refresher.refresh(db, config, now)
+    rest = refresher.refresh(DirectWrites(db), config, now)
     assert rest.complete and rest.watermark == WATERMARK and rest.batches > 5
     assert hour_rows(db) == settled_by_hour(occs, WATERMARK)
     got = summary(client)
@@ -189,7 +191,7 @@ def test_rolled_up_days_are_never_counted_twice(setup, clock):
     client, db, config, occs = setup
     refresh_to(db, config, WATERMARK)
     cutoff = dt.datetime(2026, 10, 23, tzinfo=UTC)
-    purged = retention.purge(db, cutoff)
+    purged = retention.purge(DirectWrites(db), cutoff)
     assert purged.counts.alerts > 0
     with db.connect() as conn:
         gone = set(range(1, 10_000)) - set(conn.execute(sa.text("SELECT id FROM alerts")).scalars())

@@ -19,8 +19,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
-from receiver.engine import aggregates as refresher
-from receiver.store import aggregates, rollups
+from receiver.statistics import write_aggregates as aggregates
+from receiver.statistics import write_refresh as refresher
+from receiver.statistics import write_rollups as rollups
+from receiver.store.write_port import DirectWrites
 
 from . import dataset
 from .dataset import UTC
@@ -37,7 +39,7 @@ def stats_source(request):
 
 def refresh_to(db, config, watermark: dt.datetime) -> refresher.RefreshResult:
     """Refresh the aggregates so that their watermark is `watermark`."""
-    result = refresher.refresh(db, config, watermark + aggregates.settle_delay(config))
+    result = refresher.refresh(DirectWrites(db), config, watermark + aggregates.settle_delay(config))
     assert result.complete and result.watermark == watermark
     return result
 

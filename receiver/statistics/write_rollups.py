@@ -2,9 +2,10 @@
 `starts_at`, service, alertname and severity), the fixed duration histogram they use, and percentiles over it.
 
 Invariant: every occurrence is counted exactly once, either as a raw row in `alerts` or in `alert_rollups`, never
-both. Retention keeps it by folding a batch and deleting the same rows in one write transaction (engine/retention.py
-and store/retention.py): a second run, or a second engine, finds nothing left to fold. A day can be partly raw and
-partly rolled up (an occurrence still firing, or ending after the cutoff, stays raw): add both.
+both. Retention keeps it by folding a batch (`records`, `aggregate` and `fold` here) and deleting the same rows
+(store/expiry.py) in one write transaction (`purge_batch` in engine/retention.py): a second run, or a second
+engine, finds nothing left to fold. A day can be partly raw and partly rolled up (an occurrence still firing, or
+ending after the cutoff, stays raw): add both.
 
 Histograms are JSON objects `{upper_bound_seconds: count}` over fixed log-spaced buckets (BOUNDS, 1 s … 30 days,
 60 buckets, each about 28 % wider than the one before, plus "+Inf"), stored sparse (empty buckets left out).
@@ -21,11 +22,17 @@ import json
 import math
 from typing import Any, Iterable, Mapping
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .models import AlertRollup
+from ..domain import NotificationStatus
+from ..store.models import Alert, AlertRollup, Notification, NotificationItem
+from ..store.sql import chunks
 
 _rollups = AlertRollup.__table__
+_alerts = Alert.__table__
+_items = NotificationItem.__table__
+_messages = Notification.__table__
 
 # --- the bucket scheme (fixed forever: stored histograms name their buckets by these bounds) -----------------
 
@@ -86,7 +93,7 @@ def percentile(hist: Mapping[str, Any], q: float) -> float | None:
     """The q-quantile (0 ≤ q ≤ 1) of a histogram, None when empty.
 
     The value of rank q·n lies in the bucket holding the ⌈q·n⌉-th smallest value; the estimate interpolates
-    linearly inside that bucket. Exact stats (store/stats.py) interpolate between the values of ranks ⌊(n−1)q⌋
+    linearly inside that bucket. Exact stats (read_summary.py) interpolate between the values of ranks ⌊(n−1)q⌋
     and ⌈(n−1)q⌉, which are that value or its neighbour: the two agree to within the width of those buckets.
     Values above 30 days (+Inf bucket) are reported as 30 days.
     """
@@ -115,7 +122,7 @@ def percentile(hist: Mapping[str, Any], q: float) -> float | None:
 
 @dataclasses.dataclass(frozen=True)
 class AlertRecord:
-    """What a rollup needs of one occurrence (read by store/retention.py just before it is deleted)."""
+    """What a rollup needs of one occurrence (read by `records` just before retention deletes it)."""
 
     starts_at: dt.datetime
     service: str
@@ -161,7 +168,7 @@ class Delta:
             self.escalated += 1
             self.escalations += a.escalation_count
         if a.first_notified_at is not None and a.first_acked_at is not None:
-            # As store/stats.py: an ack before the first send (by API, during group_wait) counts as 0.
+            # As read_summary.py: an ack before the first send (by API, during group_wait) counts as 0.
             mtta = max(0.0, (a.first_acked_at - a.first_notified_at).total_seconds())
             self.mtta_count += 1
             self.mtta_sum += mtta
@@ -186,6 +193,29 @@ def aggregate(records: Iterable[AlertRecord]) -> dict[Key, Delta]:
     out: dict[Key, Delta] = {}
     for a in records:
         out.setdefault(key_of(a), Delta()).add(a)
+    return out
+
+
+def records(conn: Connection, ids: list[int]) -> list[AlertRecord]:
+    """What the rollups need of these occurrences: two set-based queries for the whole batch."""
+    c = _alerts.c
+    counts: dict[int, tuple[int, int]] = {}
+    dead = sa.func.count(sa.distinct(sa.case((_messages.c.status == NotificationStatus.DEAD.value, _messages.c.id))))
+    for part in chunks(ids, 10000):
+        for alert_id, total, n_dead in conn.execute(
+                sa.select(_items.c.alert_id, sa.func.count(sa.distinct(_messages.c.id)), dead)
+                .select_from(_items.join(_messages, _messages.c.id == _items.c.notification_id))
+                .where(_items.c.alert_id.in_(part)).group_by(_items.c.alert_id)):
+            counts[alert_id] = (total, n_dead)
+    out = []
+    for part in chunks(ids, 10000):
+        for r in conn.execute(sa.select(c.id, c.starts_at, c.service, c.alertname, c.severity, c.status, c.level,
+                                        c.ends_at, c.resolved_at, c.first_notified_at, c.first_acked_at,
+                                        c.escalation_count).where(c.id.in_(part))):
+            total, n_dead = counts.get(r.id, (0, 0))
+            out.append(AlertRecord(r.starts_at, r.service, r.alertname, r.severity, r.status, r.level, r.ends_at,
+                                   r.resolved_at, r.first_notified_at, r.first_acked_at, r.escalation_count,
+                                   total, n_dead))
     return out
 
 

@@ -1,6 +1,6 @@
-"""Reading the statistics aggregates (store/aggregates.py explains them): the plan of a period — which whole hours
+"""Reading the statistics aggregates (write_aggregates.py explains them): the plan of a period — which whole hours
 and days come from aggregate rows, which occurrences from raw rows — the sums of aggregate rows, and the daily
-rollups of the days retention deleted. store/stats.py merges these with its raw queries."""
+rollups of the days retention deleted. read_summary.py and read_top.py merge these with their raw queries."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from . import rollups
-from .aggregates import (FIRING, MTTA_BUCKETS, MTTR_BUCKETS, NOTIFICATION_STATUSES, RESOLVED, SPAN_DAY, SPAN_HOUR,
-                         UTC, ceil_day, ceil_hour, floor_day, floor_hour, read_state, rollup_floor)
-from .models import STATS_HIST_BUCKETS, Alert, AlertRollup, AlertStats, AlertStatsByAlert, AlertStatsRepeat
+from ..store.models import STATS_HIST_BUCKETS, Alert, AlertRollup, AlertStats, AlertStatsByAlert, AlertStatsRepeat
+from . import write_rollups as rollups
+from .write_aggregates import (FIRING, MTTA_BUCKETS, MTTR_BUCKETS, NOTIFICATION_STATUSES, RESOLVED, SPAN_DAY,
+                               SPAN_HOUR, UTC, ceil_day, ceil_hour, floor_day, floor_hour, read_state, rollup_floor)
 
 _alerts = Alert.__table__
 _stats = AlertStats.__table__

@@ -1,4 +1,4 @@
-"""The statistics refresh: moves the aggregates' watermark (store/aggregates.py) up to `now − settle_delay`,
+"""The statistics refresh: moves the aggregates' watermark (write_aggregates.py) up to `now − settle_delay`,
 re-deriving only the hours that gained settled occurrences, in short write transactions. Run by the engine's
 stats loop about every REFRESH_EVERY seconds, by `alert-receiver stats refresh`, and by the tests and bench.
 
@@ -18,8 +18,9 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 
 from ..config import Config
-from ..store import aggregates as store
-from ..store.db import is_sqlite, read_transaction, write_transaction
+from ..store.db import is_sqlite, read_transaction
+from ..store.write_port import Writes
+from . import write_aggregates as aggregates
 
 log = logging.getLogger("receiver.stats")
 
@@ -44,10 +45,11 @@ class RefreshResult:
     seconds: float = 0.0
 
 
-def refresh(db: Engine, config: Config, now: dt.datetime, *, budget: float | None = None,
+def refresh(writes: Writes, config: Config, now: dt.datetime, *, budget: float | None = None,
             should_stop: Callable[[], bool] | None = None) -> RefreshResult:
     """Bring the aggregates up to `now − settle_delay(config)`. Safe in several engines at once."""
-    target = now - store.settle_delay(config)
+    db = writes.db  # for reads
+    target = now - aggregates.settle_delay(config)
     result = RefreshResult()
     started = time.monotonic()
     pause = SQLITE_PAUSE if is_sqlite(db) else 0.0
@@ -59,15 +61,15 @@ def refresh(db: Engine, config: Config, now: dt.datetime, *, budget: float | Non
         # joined to their alerts) held SQLite's writer lock for up to a second every REFRESH_EVERY, and every
         # webhook waited behind it. The write transaction then uses the plan if nobody moved the state since.
         with read_transaction(db) as conn:
-            seen = store.read_state(conn)
+            seen = aggregates.read_state(conn)
             planned = _plan(conn, seen, target) if seen.watermark is not None else None
-        with write_transaction(db) as conn:
-            before = store.lock_state(conn, now)
+        with writes.transaction() as conn:
+            before = aggregates.lock_state(conn, now)
             if planned is not None and before == seen:
                 done, hours, n, state = _apply(conn, before, *planned, now)
             else:
                 done, hours, n, state = _step(conn, before, target, now)
-            store.write_state(conn, state, now)
+            aggregates.write_state(conn, state, now)
         if before.watermark is None and state.watermark is not None:
             log.info("statistics aggregates built", extra={"watermark": state.watermark.isoformat(),
                                                            "seconds": round(time.monotonic() - started, 3)})
@@ -96,52 +98,52 @@ def _analyze(db: Engine) -> None:
         conn.commit()
 
 
-def _step(conn, state: store.State, target: dt.datetime, now: dt.datetime):
+def _step(conn, state: aggregates.State, target: dt.datetime, now: dt.datetime):
     """One transaction's worth: (done, hours re-derived, occurrences, new state)."""
-    floor = store.rollup_floor(conn)
+    floor = aggregates.rollup_floor(conn)
     if floor is not None:
-        store.drop_before(conn, floor)
+        aggregates.drop_before(conn, floor)
     if state.watermark is None:  # the first build: every hour, towards a fixed target
         build_target = state.target or target
         cursor = state.cursor or _first_hour(conn, floor)
         # The last hour to build: a settled occurrence may claim to start after it resolved (clock skew).
-        last = store.floor_hour(max(build_target, store.last_start(conn) or build_target))
+        last = aggregates.floor_hour(max(build_target, aggregates.last_start(conn) or build_target))
         if cursor is None or cursor > last:
-            return True, 0, 0, store.State(watermark=build_target, refreshed_at=state.refreshed_at or now)
-        nxt = store.batch_end(conn, cursor, BUILD_ROWS, max_hours=BUILD_MAX_HOURS)
-        hours = [cursor + store.HOUR * i for i in range(int((nxt - cursor) / store.HOUR))]
-        n = store.rebuild_hours(conn, hours, build_target)
+            return True, 0, 0, aggregates.State(watermark=build_target, refreshed_at=state.refreshed_at or now)
+        nxt = aggregates.batch_end(conn, cursor, BUILD_ROWS, max_hours=BUILD_MAX_HOURS)
+        hours = [cursor + aggregates.HOUR * i for i in range(int((nxt - cursor) / aggregates.HOUR))]
+        n = aggregates.rebuild_hours(conn, hours, build_target)
         # Deliveries during the build may concern hours already written: the first refresh after it looks back to
         # the build's start.
         started = state.refreshed_at or now
         if nxt > last:
-            return True, len(hours), n, store.State(watermark=build_target, refreshed_at=started)
-        return False, len(hours), n, store.State(target=build_target, cursor=nxt, refreshed_at=started)
+            return True, len(hours), n, aggregates.State(watermark=build_target, refreshed_at=started)
+        return False, len(hours), n, aggregates.State(target=build_target, cursor=nxt, refreshed_at=started)
     return _apply(conn, state, *_plan(conn, state, target), now, drop=False)
 
 
-def _plan(conn, state: store.State, target: dt.datetime) -> tuple[dt.datetime, bool, list[dt.datetime]]:
+def _plan(conn, state: aggregates.State, target: dt.datetime) -> tuple[dt.datetime, bool, list[dt.datetime]]:
     """An incremental step's new watermark, whether it reaches the target, and the hours to re-derive."""
     new = max(state.watermark, min(target, state.watermark + STEP))
-    hours = set(store.touched_hours(conn, state.watermark, new))
+    hours = set(aggregates.touched_hours(conn, state.watermark, new))
     if state.refreshed_at is not None:
-        hours.update(store.redelivered_hours(conn, state.refreshed_at - REDELIVERY_MARGIN, new))
+        hours.update(aggregates.redelivered_hours(conn, state.refreshed_at - REDELIVERY_MARGIN, new))
     return new, new >= target, sorted(hours)
 
 
-def _apply(conn, state: store.State, new: dt.datetime, done: bool, hours: list[dt.datetime], now: dt.datetime,
+def _apply(conn, state: aggregates.State, new: dt.datetime, done: bool, hours: list[dt.datetime], now: dt.datetime,
            *, drop: bool = True):
     if drop:
-        floor = store.rollup_floor(conn)
+        floor = aggregates.rollup_floor(conn)
         if floor is not None:
-            store.drop_before(conn, floor)
-    n = store.rebuild_hours(conn, hours, new) if hours else 0
-    return done, len(hours), n, store.State(watermark=new, refreshed_at=now)
+            aggregates.drop_before(conn, floor)
+    n = aggregates.rebuild_hours(conn, hours, new) if hours else 0
+    return done, len(hours), n, aggregates.State(watermark=new, refreshed_at=now)
 
 
 def _first_hour(conn, floor: dt.datetime | None) -> dt.datetime | None:
-    first = store.first_start(conn)
+    first = aggregates.first_start(conn)
     if first is None:
         return None
-    first = store.floor_hour(first)
+    first = aggregates.floor_hour(first)
     return max(first, floor) if floor else first

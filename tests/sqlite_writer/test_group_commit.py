@@ -24,13 +24,17 @@ from receiver import payload as payload_mod
 from receiver.app import create_app
 from receiver.config import Config
 from receiver.engine.ingest import prepare
-from receiver.engine import writer
-from receiver.engine.writer import (IngestJob, StoreWrite, _wire_form, apply_job, apply_jobs, commit_snapshot,
-                                   job_weight, sqlite_writer_argv)
-from receiver.store import delivery as delivery_store
-from receiver.store import group_commit
+from receiver.engine.ingest_job import IngestSnapshot
+from receiver.sqlite_writer.client import (NOT_RUNNING, GroupCommitClient, GroupCommitWrites, JobFailed, WriterLost,
+                                           open_writes)
+from receiver.sqlite_writer.main import sqlite_writer_argv
+from receiver.sqlite_writer import group_commit as writer_server
+from receiver.sqlite_writer import wire
+from receiver.sqlite_writer.group_commit import GroupCommitServer
+from receiver.sqlite_writer.wire import socket_path
+from receiver.store import outbox
 from receiver.store.db import StorageUnavailable, create_db_engine, is_unavailable, write_transaction
-from receiver.store.group_commit import NOT_RUNNING, GroupCommitClient, GroupCommitServer, JobFailed, WriterLost
+from receiver.store.write_port import DirectWrites, job_weight, run_jobs
 
 from ..conftest import T0, table_counts
 from ..support.process import wait_until
@@ -47,29 +51,29 @@ def body(fingerprint: str, *, group: str = "g") -> bytes:
     }).encode()
 
 
-def job(config, fingerprint: str) -> IngestJob:
+def job(config, fingerprint: str) -> IngestSnapshot:
     raw = body(fingerprint)
-    return IngestJob(prepare(payload_mod.parse(raw), config=config, now=T0), raw)
+    return IngestSnapshot(prepare(payload_mod.parse(raw), config=config, now=T0), raw)
 
 
-def apply_or_fail(conn, job: IngestJob):
+def apply_or_fail(conn, job: IngestSnapshot):
     """The writer's handler, with a bug planted for one fingerprint (after it has written: the savepoint must undo
     its rows)."""
-    result = apply_job(conn, job)
+    result = job.run(conn)
     if planted(job):
         raise ValueError("planted failure")
     return result
 
 
-def apply_many_or_fail(conn, jobs: list[IngestJob]):
-    results = apply_jobs(conn, jobs)
+def apply_many_or_fail(conn, jobs: list[IngestSnapshot]):
+    results = run_jobs(conn, jobs)
     if any(planted(j) for j in jobs):
         raise ValueError("planted failure")
     return results
 
 
 def planted(job) -> bool:
-    return isinstance(job, IngestJob) and any(a.fingerprint == BAD_FINGERPRINT for a in job.prepared.alerts)
+    return isinstance(job, IngestSnapshot) and any(a.fingerprint == BAD_FINGERPRINT for a in job.prepared.alerts)
 
 
 def stored_fingerprints(engine) -> set[str]:
@@ -99,7 +103,7 @@ def engine(sqlite_config):
 
 @pytest.fixture
 def server(engine):
-    server = GroupCommitServer(engine, apply_or_fail, group_commit.socket_path(engine), handle_many=apply_many_or_fail,
+    server = GroupCommitServer(engine, apply_or_fail, socket_path(engine), handle_many=apply_many_or_fail,
                                weight=job_weight)
     assert server.bind()
     yield server
@@ -191,24 +195,24 @@ def test_the_engines_outbox_writes_ride_in_the_writers_group_transaction(sqlite_
     fingerprint = "00000000000000e1"
     submitter.submit("webhook", job(sqlite_config, fingerprint))
     queue_jobs(server, 1)
-    submitter.submit("claim", StoreWrite("delivery.claim_due", dict(
-        now=T0 + dt.timedelta(minutes=1), worker="engine-a", lease=dt.timedelta(minutes=2), limit=10)))
+    submitter.submit("claim", outbox.ClaimDue(
+        now=T0 + dt.timedelta(minutes=1), worker="engine-a", lease=dt.timedelta(minutes=2), limit=10))
     queue_jobs(server, 2)
     server.run_batch()
     results = submitter.join()
     assert server.stats["transactions"] == 1 and server.stats["jobs"] == 2
     assert results["webhook"].outcomes["new"] == 1
     [claimed] = results["claim"]
-    assert isinstance(claimed, delivery_store.Claimed) and claimed.channel
+    assert isinstance(claimed, outbox.Claimed) and claimed.channel
 
     with engine.connect() as conn:
         [alert_id] = conn.execute(sa.text("SELECT id FROM alerts WHERE fingerprint = :fp"), {"fp": fingerprint}).scalars()
         assert conn.execute(sa.text("SELECT claimed_by FROM notifications WHERE id = :id"),
                             {"id": claimed.id}).scalar() == "engine-a"
     sent_at = T0 + dt.timedelta(minutes=1, seconds=1)
-    record = StoreWrite("delivery.record_outcomes", dict(
-        outcomes=[delivery_store.Outcome(claimed.id, "sent", True, sent_at)], worker="engine-a",
-        notified={claimed.id: [alert_id]}))
+    record = outbox.RecordOutcomes(
+        (outbox.Outcome(claimed.id, "sent", True, sent_at),), worker="engine-a",
+        notified={claimed.id: [alert_id]})
     submitter = Submitter(server.path)
     submitter.submit("record", record)
     queue_jobs(server, 1)
@@ -221,21 +225,19 @@ def test_the_engines_outbox_writes_ride_in_the_writers_group_transaction(sqlite_
     assert server.stats["transactions"] == 2
 
 
-def test_without_a_writer_a_store_write_runs_in_a_transaction_of_its_own(sqlite_config, engine):
-    assert group_commit.submit(engine, StoreWrite("delivery.claim_due", {})) is NOT_RUNNING
+def test_without_a_writer_a_job_runs_in_a_transaction_of_its_own(sqlite_config, engine):
+    claim = outbox.ClaimDue(now=T0 + dt.timedelta(minutes=1), worker="engine-b",
+                                    lease=dt.timedelta(minutes=2), limit=10)
+    assert GroupCommitClient(socket_path(engine)).submit(claim) is NOT_RUNNING
+    writes = open_writes(engine)
+    assert isinstance(writes, GroupCommitWrites)
     raw = body("00000000000000e2")
-    with write_transaction(engine) as conn:
-        apply_job(conn, IngestJob(prepare(payload_mod.parse(raw), config=sqlite_config, now=T0), raw))
-    claimed = writer.write(engine, "delivery.claim_due", now=T0 + dt.timedelta(minutes=1), worker="engine-b",
-                           lease=dt.timedelta(minutes=2), limit=10)
+    result = writes.submit(IngestSnapshot(prepare(payload_mod.parse(raw), config=sqlite_config, now=T0), raw))
+    assert result.outcomes["new"] == 1
+    claimed = writes.submit(claim)
     assert len(claimed) == 1
     with engine.connect() as conn:  # committed: another connection sees the lease
         assert conn.execute(sa.text("SELECT claimed_by FROM notifications")).scalars().all() == ["engine-b"]
-
-
-def test_a_store_write_names_an_operation_never_a_function(sqlite_config, engine):
-    with write_transaction(engine) as conn, pytest.raises(KeyError):
-        StoreWrite("os.system", {"command": "true"}).run(conn)
 
 
 def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, server):
@@ -257,7 +259,7 @@ def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, s
 
 
 def test_a_failed_commit_answers_no_job_ok(sqlite_config, engine, server, monkeypatch):
-    real = group_commit.write_transaction
+    real = writer_server.write_transaction
 
     @contextlib.contextmanager
     def failing_commit(db):
@@ -266,7 +268,7 @@ def test_a_failed_commit_answers_no_job_ok(sqlite_config, engine, server, monkey
             conn.connection.driver_connection.rollback()
             raise sa.exc.OperationalError("COMMIT", None, Exception("disk I/O error"))
 
-    monkeypatch.setattr(group_commit, "write_transaction", failing_commit)
+    monkeypatch.setattr(writer_server, "write_transaction", failing_commit)
     submitter = Submitter(server.path)
     for fp in ("00000000000000b1", "00000000000000b2"):
         submitter.submit(fp, job(sqlite_config, fp))
@@ -281,7 +283,7 @@ def test_storage_trouble_in_one_job_fails_the_whole_batch_as_unavailable(sqlite_
     def locked(conn, job):
         raise sa.exc.OperationalError("INSERT", None, Exception("database is locked"))
 
-    server = GroupCommitServer(engine, locked, group_commit.socket_path(engine))
+    server = GroupCommitServer(engine, locked, socket_path(engine))
     assert server.bind()
     try:
         submitter = Submitter(server.path)
@@ -315,13 +317,15 @@ def test_batches_are_bounded_in_count(sqlite_config, engine, server):
     assert server.stats["transactions"] == 3 and len(stored_fingerprints(engine)) == 5
 
 
-def test_without_a_writer_submit_says_so_and_the_caller_writes_directly(sqlite_config, engine):
-    assert commit_snapshot(engine, job(sqlite_config, "00000000000000f1").prepared, None) is NOT_RUNNING
+def test_without_a_writer_the_client_says_so_and_the_port_writes_directly(sqlite_config, engine):
+    assert GroupCommitClient(socket_path(engine)).submit(job(sqlite_config, "00000000000000f1")) is NOT_RUNNING
+    assert open_writes(engine).submit(job(sqlite_config, "00000000000000f1")).outcomes["new"] == 1
+    assert stored_fingerprints(engine) == {"00000000000000f1"}
 
 
 def test_the_writer_command_is_for_sqlite_files_only(sqlite_config):
     argv = sqlite_writer_argv(sqlite_config)
-    assert argv[:3] == [sys.executable, "-m", "receiver.engine.writer"]
+    assert argv[:3] == [sys.executable, "-m", "receiver.sqlite_writer"]
     assert argv[argv.index("--database-url") + 1] == sqlite_config.database.url
     assert sqlite_writer_argv(Config.model_validate({"database": {"url": "sqlite:///:memory:"}})) is None
 
@@ -331,9 +335,9 @@ def test_postgresql_never_uses_a_writer(pg_template_url):
     config = Config.model_validate({"database": {"url": pg_template_url}})
     engine = create_db_engine(config.database.url)
     try:
-        assert group_commit.socket_path(engine) is None
+        assert socket_path(engine) is None
         assert sqlite_writer_argv(config) is None
-        assert commit_snapshot(engine, job(config, "00000000000000f2").prepared, None) is NOT_RUNNING
+        assert type(open_writes(engine)) is DirectWrites
     finally:
         engine.dispose()
 
@@ -342,8 +346,8 @@ def test_the_socket_directory_must_be_private(tmp_path):
     loose = tmp_path / "loose"
     loose.mkdir(mode=0o755)
     loose.chmod(0o755)
-    with pytest.raises(group_commit.InsecureDirectory):
-        group_commit._check_private(str(loose))
+    with pytest.raises(wire.InsecureDirectory):
+        wire.check_private(str(loose))
     client = GroupCommitClient(str(loose / "writer.sock"))
     assert client.submit("anything") is NOT_RUNNING  # never talks to a socket someone else could have planted
 
@@ -353,7 +357,7 @@ def test_the_socket_directory_must_be_private(tmp_path):
 
 @contextlib.contextmanager
 def writer_process(config):
-    path = group_commit.socket_path(config.database.url[len("sqlite:///"):])
+    path = socket_path(config.database.url[len("sqlite:///"):])
     proc = subprocess.Popen(sqlite_writer_argv(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: proc.poll() is None and os.path.exists(path), timeout=30, what="the writer's socket")
@@ -393,8 +397,8 @@ def test_the_webhook_view_goes_through_the_writer_and_falls_back_when_it_is_gone
 def test_a_killed_writer_costs_its_in_flight_requests_a_503_and_nothing_else(sqlite_config, engine):
     """Killed while a job waits for its answer: that request gets 503 (unknown whether committed; the retry is
     harmless); the next one is written directly; a new writer takes over again."""
-    path = group_commit.socket_path(engine)
-    stalled = GroupCommitServer(engine, apply_job, path)  # accepts and reads, never answers: as if it died mid-way
+    path = socket_path(engine)
+    stalled = GroupCommitServer(engine, lambda conn, job: job.run(conn), path)  # accepts and reads, never answers: as if it died mid-way
     assert stalled.bind()
     client = GroupCommitClient(path, reply_timeout_s=10)
     result = {}
@@ -464,7 +468,7 @@ def history(engine) -> dict:
 def test_a_batch_written_together_leaves_the_same_history_as_one_by_one(make_config, tmp_path, sqlite_template):
     config = make_config(channels={"pd": {"type": "pagerduty", "routing_key": "k"}},
                          routes=[{"levels": {"L1": ["log", "pd"], "L2": ["log"], "L3": ["log"]}}])
-    jobs = [IngestJob(prepare(payload_mod.parse(raw), config=config, now=T0 + dt.timedelta(seconds=at)), raw)
+    jobs = [IngestSnapshot(prepare(payload_mod.parse(raw), config=config, now=T0 + dt.timedelta(seconds=at)), raw)
             for raw, at in BATCH]
     outcomes = {}
     for mode in ("alone", "together"):
@@ -473,10 +477,9 @@ def test_a_batch_written_together_leaves_the_same_history_as_one_by_one(make_con
         engine = create_db_engine(f"sqlite:///{path}")
         with write_transaction(engine) as conn:
             if mode == "alone":  # as a worker without a writer does
-                results = [apply_job(conn, j) for j in jobs]
+                results = [j.run(conn) for j in jobs]
             else:  # as the writer does, with the snapshots in the form a worker sends them
-                results = apply_jobs(conn, [pickle.loads(pickle.dumps(IngestJob(_wire_form(j.prepared), j.raw_body)))
-                                            for j in jobs])
+                results = run_jobs(conn, [pickle.loads(pickle.dumps(j.for_sqlite_writer())) for j in jobs])
         outcomes[mode] = ([dict(r.outcomes) for r in results], [dict(r.unknown_severities) for r in results],
                           [r.messages for r in results], [len(r.new_ids) for r in results],
                           [len(r.closed_ids) for r in results], history(engine))
@@ -489,26 +492,26 @@ def test_a_batch_written_together_leaves_the_same_history_as_one_by_one(make_con
 
 def test_an_answer_larger_than_the_socket_buffer_arrives_whole(engine):
     """Answers go out with one non-blocking send; one that does not fit the buffer is finished with a bounded wait."""
-    server = GroupCommitServer(engine, apply_job, "/nonexistent/writer.sock")
+    server = GroupCommitServer(engine, lambda conn, job: job.run(conn), "/nonexistent/writer.sock")
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     ours.setblocking(False)
-    peer = group_commit._Peer(ours)
+    peer = writer_server._Peer(ours)
     server._peers.add(peer)
     value = "x" * (4 << 20)
     received: list[object] = []
 
     def read() -> None:
-        received.append(group_commit._recv_frame(theirs))
+        received.append(wire.recv_frame(theirs))
 
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        server._answer(group_commit._Job(peer, object(), 0.0, 1, (group_commit.OK, value)))
+        server._answer(writer_server._Job(peer, object(), 0.0, 1, (wire.OK, value)))
     finally:
         reader.join(10)
         ours.close()
         theirs.close()
-    assert received == [(group_commit.OK, value)]
+    assert received == [(wire.OK, value)]
     assert peer in server._peers  # still connected: the slow path did not give up on it
 
 

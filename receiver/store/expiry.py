@@ -1,5 +1,6 @@
-"""Retention in SQL: which occurrences may go, and one batch of them folded into the daily rollups and deleted,
-in the caller's (short) write transaction. engine/retention.py drives the batches.
+"""Retention in SQL: which occurrences may go, claimed and deleted in batches in the caller's (short) write
+transaction. engine/retention.py drives the batches and folds each into the daily rollups before deleting it
+(statistics/write_rollups.py), in the same transaction.
 
 An occurrence may go when it is resolved and lies wholly before the cutoff (`starts_at` and its end, Alertmanager's
 `endsAt` else the receiver's resolution time), and no message about it is still being delivered. Firing
@@ -17,7 +18,6 @@ from sqlalchemy.engine import Connection
 
 from ..domain import NotificationStatus
 from .models import Alert, AlertEvent, Correlation, Notification, NotificationItem
-from .rollups import AlertRecord, aggregate, fold
 from .sql import chunks
 
 _alerts = Alert.__table__
@@ -71,29 +71,6 @@ def claim(conn: Connection, cutoff: dt.datetime, limit: int) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
-def records(conn: Connection, ids: list[int]) -> list[AlertRecord]:
-    """What the rollups need of these occurrences: two set-based queries for the whole batch."""
-    c = _alerts.c
-    counts: dict[int, tuple[int, int]] = {}
-    dead = sa.func.count(sa.distinct(sa.case((_messages.c.status == NotificationStatus.DEAD.value, _messages.c.id))))
-    for part in chunks(ids, 10000):
-        for alert_id, total, n_dead in conn.execute(
-                sa.select(_items.c.alert_id, sa.func.count(sa.distinct(_messages.c.id)), dead)
-                .select_from(_items.join(_messages, _messages.c.id == _items.c.notification_id))
-                .where(_items.c.alert_id.in_(part)).group_by(_items.c.alert_id)):
-            counts[alert_id] = (total, n_dead)
-    out = []
-    for part in chunks(ids, 10000):
-        for r in conn.execute(sa.select(c.id, c.starts_at, c.service, c.alertname, c.severity, c.status, c.level,
-                                        c.ends_at, c.resolved_at, c.first_notified_at, c.first_acked_at,
-                                        c.escalation_count).where(c.id.in_(part))):
-            total, n_dead = counts.get(r.id, (0, 0))
-            out.append(AlertRecord(r.starts_at, r.service, r.alertname, r.severity, r.status, r.level, r.ends_at,
-                                   r.resolved_at, r.first_notified_at, r.first_acked_at, r.escalation_count,
-                                   total, n_dead))
-    return out
-
-
 def delete(conn: Connection, ids: list[int]) -> BatchCounts:
     """Delete these occurrences with their events, items and correlations, then their messages left empty."""
     out = BatchCounts()
@@ -109,20 +86,6 @@ def delete(conn: Connection, ids: list[int]) -> BatchCounts:
     for part in chunks(sorted(message_ids), 10000):
         out.notifications += conn.execute(sa.delete(_messages).where(
             _messages.c.id.in_(part), _messages.c.status.in_(FINISHED), ~_has_items())).rowcount
-    return out
-
-
-def purge_batch(conn: Connection, cutoff: dt.datetime, limit: int) -> BatchCounts:
-    """One batch: claim, fold into the rollups, delete — all in the caller's transaction, so that what is folded
-    is exactly what is deleted (a concurrent or repeated run cannot count an occurrence twice)."""
-    ids = claim(conn, cutoff, limit)
-    if not ids:
-        return BatchCounts()
-    rows_touched = fold(conn, aggregate(records(conn, ids)))
-    out = delete(conn, ids)
-    if out.alerts != len(ids):  # cannot happen: the rows are ours (locked, or under SQLite's writer lock)
-        raise RuntimeError(f"retention claimed {len(ids)} occurrences but deleted {out.alerts}")
-    out.rollup_rows = rows_touched
     return out
 
 

@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from ..store.db import QueryTimeout, StatementBudget, is_query_timeout
+from ..store.models import Alert
+from ..store.queries import AlertFilter, where_clauses
 from ..text_safety import FORMULA_START, neutralise  # noqa: F401  (neutralise: re-exported, the reference)
-from .db import QueryTimeout, StatementBudget, is_query_timeout
-from .models import Alert
-from .queries import AlertFilter, where_clauses
 
 _alerts = Alert.__table__
 

@@ -1,225 +1,42 @@
-"""Group commit for SQLite: one writer process commits the work of every gunicorn worker, many requests per fsync.
+"""The SQLite writer's server loop: group commit, one writer process for every gunicorn worker and the engine.
 
-SQLite has one writer at a time, and with `synchronous=FULL` each COMMIT waits for an fsync. Sync gunicorn workers
-handle one request each, so with each worker committing its own webhook the database did one fsync per webhook and
-the workers spent most of their time queued on the writer lock. Here a single writer process (started by `serve`
-beside gunicorn) receives the workers' prepared jobs over a Unix socket, runs every job that is waiting in one
-`write_transaction`, COMMITs once, and only then answers each worker with its own result or error: every 2xx still
-means "committed". The jobs of a batch are first applied together (`handle_many`: one statement of each kind for all
-of them); if that raises, it is rolled back to its SAVEPOINT and each job runs under a SAVEPOINT of its own, so a job
-that fails is rolled back alone and only its request fails. A storage error (locked, I/O, full disk) fails the whole
-transaction: every job of it gets "unavailable" (503 + Retry-After).
+SQLite has one writer at a time, and with `synchronous=FULL` each COMMIT waits for an fsync. With each worker
+committing its own webhook the database did one fsync per webhook and the workers spent most of their time queued
+on the writer lock. Here a single writer process (started by `serve` beside gunicorn) receives the prepared jobs
+over a Unix socket, runs every job that is waiting in one `write_transaction`, COMMITs once, and only then answers
+each with its own result or error: every 2xx still means "committed". The jobs of a batch are first run together
+(`handle_many`: one statement of each kind for all of them); if that raises, it is rolled back to its SAVEPOINT
+and each job runs under a SAVEPOINT of its own, so a job that fails is rolled back alone and only its request
+fails. A storage error (locked, I/O, full disk) fails the whole transaction: every job of it gets "unavailable"
+(503 + Retry-After).
 
-The writer still takes the cross-process writer lock for each transaction (writer_lock.py): the escalation engine and
-the workers' housekeeping write too. When no writer is listening (tests that build the app in-process, a writer
-that is restarting, PostgreSQL), callers write directly (`submit` returns NOT_RUNNING).
-
-Wire format: an 8-byte big-endian length, then a pickle. Both ends are this program, and the socket lives in a
-directory only our user can enter (checked), and the peer's uid is checked on accept: pickle is safe here.
+The writer still takes the cross-process writer lock for each transaction (store/writer_lock.py): the engine's
+batches and the workers' interactive writes (`Writes.transaction`) write too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
-import hashlib
 import logging
 import os
 import pickle
 import selectors
 import socket
-import stat
 import struct
-import tempfile
-import threading
 import time
-import weakref
 from typing import Any, Callable
 
 from sqlalchemy.engine import Connection, Engine
 
-from .db import StorageUnavailable, is_unavailable, write_transaction
+from ..store.db import is_unavailable, write_transaction
+from .wire import FAILED, HEADER, MAX_FRAME, OK, UNAVAILABLE, check_private, frame
 
-log = logging.getLogger("receiver.group_commit")
+log = logging.getLogger("receiver.sqlite_writer")
 
-_HEADER = struct.Struct("!Q")
-_MAX_FRAME = 1 << 31  # a 64 MiB body and its parsed snapshot fit many times over
 _PEERCRED = struct.Struct("3i")
 
-OK, UNAVAILABLE, FAILED = "ok", "unavailable", "failed"
 
-
-class _NotRunning:
-    def __repr__(self) -> str:
-        return "NOT_RUNNING"
-
-
-NOT_RUNNING: Any = _NotRunning()  # submit(): no writer listens; the caller writes directly
-
-
-class WriterLost(StorageUnavailable):
-    """The job reached the writer but no answer came back (it died or stalled): whether it committed is unknown.
-    The caller answers 503; Alertmanager's retry is harmless because ingest is idempotent."""
-
-
-class JobFailed(RuntimeError):
-    """The job raised in the writer (not a storage outage): only this job was rolled back."""
-
-
-class InsecureDirectory(RuntimeError):
-    pass
-
-
-# --- where the socket lives ----------------------------------------------------------------------------------------
-
-
-def socket_dir() -> str:
-    """A directory only this user can enter: $XDG_RUNTIME_DIR/alert-receiver or <tmp>/alert-receiver-<uid>."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "alert-receiver")
-    return os.path.join(tempfile.gettempdir(), f"alert-receiver-{os.getuid()}")
-
-
-def _check_private(path: str) -> None:
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise InsecureDirectory(f"{path} must be a directory of uid {os.getuid()} with mode 0700: not using it")
-
-
-def socket_path(engine_or_database: Engine | str) -> str | None:
-    """The writer's socket for a SQLite database file (None for other databases and in-memory SQLite). Derived
-    from the database's absolute path, so the workers, the writer and the tests find it without configuration."""
-    if isinstance(engine_or_database, str):
-        database = engine_or_database
-    else:
-        if engine_or_database.dialect.name != "sqlite":
-            return None
-        database = engine_or_database.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    digest = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:24]
-    return os.path.join(socket_dir(), f"writer-{digest}.sock")
-
-
-# --- framing -------------------------------------------------------------------------------------------------------
-
-
-def _frame(obj: Any) -> bytes:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(data)) + data
-
-
-def _recv_frame(sock: socket.socket) -> Any:
-    """One answer: usually a single recv brings its header and its body (one job in flight per connection, so
-    nothing follows it)."""
-    buf = bytearray()
-    need = _HEADER.size
-    while len(buf) < need:
-        chunk = sock.recv(max(need - len(buf), 1 << 16))
-        if not chunk:
-            raise ConnectionResetError("writer closed the connection")
-        buf += chunk
-        if need == _HEADER.size and len(buf) >= _HEADER.size:
-            need += _HEADER.unpack_from(buf)[0]
-    return pickle.loads(memoryview(buf)[_HEADER.size:need])
-
-
-def _set_kernel_timeouts(sock: socket.socket, seconds: float) -> None:
-    """A blocking socket whose send and recv give up after `seconds` (EAGAIN). A Python timeout would do the same
-    with a poll() before every call, and each of those is one more GIL handoff in a threaded worker."""
-    whole = int(seconds)
-    timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-
-
-# --- client: the gunicorn workers ----------------------------------------------------------------------------------
-
-
-class GroupCommitClient:
-    """Connections of this process to the writer of one database, one per thread: each request thread of a gunicorn
-    worker has its own job in flight, so the writer commits the jobs of every thread of every worker together (with
-    one shared connection, the threads of a worker took turns and its webhooks never shared a COMMIT)."""
-
-    def __init__(self, path: str, *, reply_timeout_s: float = 25.0):
-        self.path = path
-        self.reply_timeout_s = reply_timeout_s
-        self._local = threading.local()  # .sock, .pid: this thread's connection, and the process that opened it
-        self._opened: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()  # every thread's, for close()
-        self._opened_lock = threading.Lock()
-
-    def _connect(self) -> socket.socket | None:
-        try:
-            _check_private(os.path.dirname(self.path))
-        except FileNotFoundError:
-            return None
-        except InsecureDirectory as exc:
-            log.warning("not using the SQLite writer", extra={"error": str(exc)})
-            return None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(self.path)
-        except OSError as exc:
-            sock.close()
-            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN):
-                return None  # no writer: not started (in-process app), restarting, or shutting down
-            raise
-        _set_kernel_timeouts(sock, self.reply_timeout_s)
-        with self._opened_lock:
-            self._opened.add(sock)
-        return sock
-
-    def _drop(self) -> None:
-        sock = getattr(self._local, "sock", None)
-        if sock is not None:
-            sock.close()
-            self._local.sock = None
-
-    def submit(self, job: Any) -> Any:
-        """Run `job` in the writer's next group transaction and return its result once committed. Returns
-        NOT_RUNNING when no writer listens; raises StorageUnavailable (→ 503) or JobFailed (→ 500)."""
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # after fork: never share the parent's connection
-            local.sock, local.pid = None, os.getpid()
-        frame = None
-        for attempt in (1, 2):
-            if local.sock is None:
-                local.sock = self._connect()
-                if local.sock is None:
-                    return NOT_RUNNING
-            if frame is None:  # only once a writer listens: without one, the caller writes directly
-                frame = _frame(job)
-            try:
-                local.sock.sendall(frame)
-                break
-            except OSError:
-                # A connection to a writer that has since exited: on a Unix socket the send fails at once and
-                # nothing was received, so a fresh connection (to its successor, if any) is safe.
-                self._drop()
-                if attempt == 2:
-                    return NOT_RUNNING
-        try:
-            status, value = _recv_frame(local.sock)
-        except (OSError, EOFError, pickle.UnpicklingError) as exc:
-            self._drop()
-            raise WriterLost(f"no answer from the SQLite writer ({type(exc).__name__}): retry") from None
-        if status == OK:
-            return value
-        if status == UNAVAILABLE:
-            raise StorageUnavailable(value)
-        raise JobFailed(value)
-
-    def close(self) -> None:
-        """Close every thread's connection (their next submit connects again)."""
-        with self._opened_lock:
-            opened = list(self._opened)
-            self._opened.clear()
-        for sock in opened:
-            sock.close()
-
-
-# --- server: the writer process ------------------------------------------------------------------------------------
+# --- server ------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(eq=False)
@@ -274,7 +91,7 @@ class GroupCommitServer:
         """Listen on `path`. False when another live writer already serves this database."""
         directory = os.path.dirname(self.path)
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        _check_private(directory)
+        check_private(directory)
         if os.path.exists(self.path):
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -380,16 +197,16 @@ class GroupCommitServer:
             if n < len(self._recv_buffer):
                 break  # all there was: the next poll says when more arrives (no extra recv for EAGAIN)
         buf = peer.buf
-        while len(buf) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(buf)
-            if size > _MAX_FRAME:
+        while len(buf) >= HEADER.size:
+            (size,) = HEADER.unpack_from(buf)
+            if size > MAX_FRAME:
                 log.error("SQLite writer: oversized frame, dropping the connection", extra={"bytes": size})
                 self._close(peer)
                 return
-            if len(buf) < _HEADER.size + size:
+            if len(buf) < HEADER.size + size:
                 break
-            data = bytes(memoryview(buf)[_HEADER.size:_HEADER.size + size])
-            del buf[:_HEADER.size + size]
+            data = bytes(memoryview(buf)[HEADER.size:HEADER.size + size])
+            del buf[:HEADER.size + size]
             try:
                 job = pickle.loads(data)
                 weight = max(1, self.weight(job))
@@ -495,38 +312,19 @@ class GroupCommitServer:
         if job.peer not in self._peers:
             return
         sock = job.peer.sock
-        frame = _frame(job.reply)
+        data = frame(job.reply)
         try:
             # An answer is small and its connection has nothing else in flight: one non-blocking send almost always
             # takes it whole. Otherwise wait, but not for ever: a full buffer for 5 s means the worker is stuck.
             try:
-                sent = sock.send(frame)
+                sent = sock.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
-            if sent < len(frame):
+            if sent < len(data):
                 sock.settimeout(5.0)
-                sock.sendall(memoryview(frame)[sent:])
+                sock.sendall(memoryview(data)[sent:])
                 sock.setblocking(False)
         except OSError:
             self._close(job.peer)
 
 
-_CLIENTS: "weakref.WeakKeyDictionary[Engine, GroupCommitClient | None]" = weakref.WeakKeyDictionary()
-
-
-def client_for(engine: Engine) -> GroupCommitClient | None:
-    """This process's client of the SQLite writer of `engine`'s database; None for databases that have none
-    (PostgreSQL, in-memory SQLite)."""
-    try:
-        return _CLIENTS[engine]
-    except KeyError:
-        path = socket_path(engine)
-        client = _CLIENTS[engine] = GroupCommitClient(path) if path else None
-        return client
-
-
-def submit(engine: Engine, job: Any) -> Any:
-    """Hand `job` to the SQLite writer of `engine`'s database; NOT_RUNNING when there is none (PostgreSQL, in-memory
-    SQLite, or no writer listening), in which case the caller writes directly."""
-    client = client_for(engine)
-    return NOT_RUNNING if client is None else client.submit(job)

@@ -1,4 +1,4 @@
-"""POST /webhook and /webhook/<name>: authenticate, bound, parse, ingest in one transaction, answer after commit.
+"""POST /webhook and /webhook/<name>: authenticate, bound, parse, prepare, submit the write, answer after commit.
 
 Status codes follow Alertmanager's retry rules: it retries 5xx and network errors within a round, and sends the
 same body again every group_interval after a 4xx. So a 4xx is only for input that can never succeed; anything a
@@ -16,15 +16,14 @@ from flask import Blueprint, jsonify, request
 
 from .. import payload as payload_mod
 from ..domain import Role
-from ..engine.ingest import ingest, prepare
-from ..engine.writer import commit_snapshot
+from ..engine.ingest import prepare
+from ..engine.ingest_job import IngestSnapshot
 from ..http_reader import OVERFLOW_HEADER
 from ..store import webhooks as webhook_store
-from ..store.db import is_unavailable, write_transaction
-from ..store.group_commit import NOT_RUNNING
+from ..store.db import is_unavailable
 from .auth import require
 from .context import services
-from .errors import ApiError
+from .api_errors import ApiError
 
 log = logging.getLogger("receiver.webhook")
 bp = Blueprint("webhook", __name__)
@@ -43,61 +42,73 @@ def _count(response):
 @bp.post("/webhook/<name>")
 @require(Role.WEBHOOK)
 def receive(name: str = ""):
+    """receive → parse → prepare → submit → answer."""
     svc = services()
     started = time.perf_counter()
-    limit = svc.config.server.max_body_size
-    length = request.content_length
-
-    content_type = request.mimetype or ""
-    if content_type != "application/json":
-        body, size = _read_bounded(min(limit, webhook_store.REJECTED_BODY_MAX))
-        return _reject(415, "unsupported_media_type", f"Content-Type must be application/json, got {content_type or 'none'!r}",
-                       body=body, size=max(size, length or 0), source=name)
-    cut_at = request.headers.get(OVERFLOW_HEADER, "")
-    if cut_at.isdigit():  # serve's reader found the body over its limit and handed on only its first bytes
-        body, _ = _read_bounded(webhook_store.REJECTED_BODY_MAX)
-        return _reject(413, "body_too_large", f"{cut_at} bytes or more is over the {limit}-byte limit "
-                       "(server.max_body_size)", body=body, size=int(cut_at), source=name)
-    if length is not None and length > limit:
-        body, _ = _read_bounded(webhook_store.REJECTED_BODY_MAX)
-        return _reject(413, "body_too_large", f"{length} bytes is over the {limit}-byte limit (server.max_body_size)",
-                       body=body, size=length, source=name)
-
-    big = (length or 0) > svc.large_body_bytes
+    _refuse_by_headers(name)
+    big = (request.content_length or 0) > svc.large_body_bytes
     if big and not svc.large_body_gate.acquire(timeout=2.0):
         raise ApiError(503, "overloaded", "too many large webhooks at once; retry", headers={"Retry-After": RETRY_AFTER_SECONDS})
     try:
-        body, size = _read_bounded(limit + 1)
-        if size > limit:
-            return _reject(413, "body_too_large", f"over the {limit}-byte limit (server.max_body_size)",
-                           body=body, size=size, source=name)
+        body = _read_within_limit(name)
         try:
             parsed = payload_mod.parse(body)
         except payload_mod.PayloadError as exc:
-            return _reject(exc.status, exc.reason, exc.message, body=body, size=size, source=name, path=exc.path)
+            return _reject(exc.status, exc.reason, exc.message, body=body, size=len(body), source=name, path=exc.path)
         now = svc.clock.now()
-        prepared = prepare(parsed, config=svc.config, now=now, source=name)  # outside the write lock
-        try:
-            # SQLite: the writer process commits it with the other workers' webhooks (group commit) and answers
-            # only after that COMMIT. Without a writer (PostgreSQL, in-process apps), and for a large body (the
-            # writer would hold every worker's at once), this process writes it itself.
-            result = NOT_RUNNING if big else commit_snapshot(
-                svc.db, prepared, body if svc.config.server.keep_raw_bodies else None)
-            if result is NOT_RUNNING:
-                with write_transaction(svc.db) as conn:
-                    result = ingest(conn, parsed, config=svc.config, now=now, source=name, raw_body=body,
-                                    prepared=prepared)
-        except Exception as exc:
-            if is_unavailable(exc):
-                log.warning("storage unavailable, answering 503", extra={"error": type(exc).__name__, "source": name})
-                raise ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",
-                               headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
-            raise
+        prepared = prepare(parsed, config=svc.config, now=now, source=name)  # outside any lock
+        result = _submit(IngestSnapshot.of(prepared, body), name)  # returns once committed
     finally:
         if big:
             svc.large_body_gate.release()
+    _count_ingest(parsed, result, name, started)
+    _prune_raw_bodies(now)
+    return jsonify({"status": "ok", "alerts": len(parsed.alerts), "truncated_alerts": parsed.truncated_alerts,
+                    **{k: v for k, v in sorted(result.outcomes.items())}})
 
-    m = svc.metrics
+
+def _refuse_by_headers(name: str) -> None:
+    """Refuse, as a dead letter, what the headers alone say can never succeed: not JSON, or over the size limit."""
+    limit = services().config.server.max_body_size
+    length = request.content_length
+    content_type = request.mimetype or ""
+    if content_type != "application/json":
+        body, size = _read_bounded(min(limit, webhook_store.REJECTED_BODY_MAX))
+        _reject(415, "unsupported_media_type", f"Content-Type must be application/json, got {content_type or 'none'!r}",
+                body=body, size=max(size, length or 0), source=name)
+    cut_at = request.headers.get(OVERFLOW_HEADER, "")
+    if cut_at.isdigit():  # serve's reader found the body over its limit and handed on only its first bytes
+        body, _ = _read_bounded(webhook_store.REJECTED_BODY_MAX)
+        _reject(413, "body_too_large", f"{cut_at} bytes or more is over the {limit}-byte limit "
+                "(server.max_body_size)", body=body, size=int(cut_at), source=name)
+    if length is not None and length > limit:
+        body, _ = _read_bounded(webhook_store.REJECTED_BODY_MAX)
+        _reject(413, "body_too_large", f"{length} bytes is over the {limit}-byte limit (server.max_body_size)",
+                body=body, size=length, source=name)
+
+
+def _read_within_limit(name: str) -> bytes:
+    limit = services().config.server.max_body_size
+    body, size = _read_bounded(limit + 1)
+    if size > limit:
+        _reject(413, "body_too_large", f"over the {limit}-byte limit (server.max_body_size)", body=body, size=size,
+                source=name)
+    return body
+
+
+def _submit(job: IngestSnapshot, name: str):
+    try:
+        return services().writes.submit(job)
+    except Exception as exc:
+        if is_unavailable(exc):
+            log.warning("storage unavailable, answering 503", extra={"error": type(exc).__name__, "source": name})
+            raise ApiError(503, "storage_unavailable", "the database is unavailable or locked; retry",
+                           headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+        raise
+
+
+def _count_ingest(parsed, result, name: str, started: float) -> None:
+    m = services().metrics
     for outcome, count in result.outcomes.items():
         m.alerts_ingested.labels(result=outcome).inc(count)
     if parsed.truncated_alerts:
@@ -108,9 +119,6 @@ def receive(name: str = ""):
         log.warning("unknown severity, default level used",
                     extra={"severities": ",".join(sorted(result.unknown_severities)), "source": name})
     m.ingest_duration.observe(time.perf_counter() - started)
-    _prune_raw_bodies(now)
-    return jsonify({"status": "ok", "alerts": len(parsed.alerts), "truncated_alerts": parsed.truncated_alerts,
-                    **{k: v for k, v in sorted(result.outcomes.items())}})
 
 
 def _prune_raw_bodies(now) -> None:
@@ -122,7 +130,7 @@ def _prune_raw_bodies(now) -> None:
     svc.last_body_prune = now
     cutoff = now - dt.timedelta(days=svc.config.retention.raw_bodies_days)
     try:
-        with write_transaction(svc.db) as conn:
+        with svc.writes.transaction() as conn:
             pruned = webhook_store.prune_bodies(conn, older_than=cutoff)
         if pruned:
             log.info("pruned raw webhook bodies", extra={"pruned": pruned, "older_than": cutoff.isoformat()})
@@ -149,7 +157,7 @@ def _reject(status: int, reason: str, detail: str, *, body: bytes, size: int, so
     svc.metrics.webhook_rejected.labels(reason=reason).inc()
     dead_letter_id = None
     try:
-        with write_transaction(svc.db) as conn:
+        with svc.writes.transaction() as conn:
             dead_letter_id = webhook_store.record_rejection(
                 conn, body=body, size=size, source=source, status_code=status, reason=reason, detail=detail,
                 content_type=request.content_type or "", now=svc.clock.now(),

@@ -1,10 +1,10 @@
 """Pre-aggregated statistics: what the stats endpoints read instead of a month of raw occurrences.
 
-Reading them is store/aggregate_reads.py. Tables (models.py): `alert_stats` per (UTC hour or day of `starts_at`, service, severity, final level) with counts,
-MTTA/MTTR sums and histograms (rollups.py's 61 buckets, one integer column each so SQL sums them), escalations and
-notification outcomes; `alert_stats_by_alert` per (hour or day, alertname, service) for the top lists;
-`alert_stats_repeats`, the occurrences that started within a day of their fingerprint's previous one (the only
-flapping candidates). Day rows are the sums of their 24 hour rows.
+Reading them is read_aggregates.py. Tables (store/models.py): `alert_stats` per (UTC hour or day of `starts_at`,
+service, severity, final level) with counts, MTTA/MTTR sums and histograms (write_rollups.py's 61 buckets, one
+integer column each so SQL sums them), escalations and notification outcomes; `alert_stats_by_alert` per (hour
+or day, alertname, service) for the top lists; `alert_stats_repeats`, the occurrences that started within a day
+of their fingerprint's previous one (the only flapping candidates). Day rows are the sums of their 24 hour rows.
 
 Dimensions, for cardinality: every filter of summary, trends and health (service, severity, level; status through
 "all resolved") is a column of `alert_stats`, and alertname is not — with it, rows would number nearly the
@@ -22,7 +22,7 @@ the rest — firing, resolved at or after W — from raw rows found by two index
 `ix_alerts_resolved_at`), plus the partial hours at the edges of its period. Counts, sums and means are exact;
 percentiles come from the merged histograms (off by less than one bucket: < 29 % above 1 s, < 1 s below).
 
-Refresh (engine/aggregates.py): moving W from W0 to W1 re-derives, in one write transaction, exactly the hours
+Refresh (write_refresh.py): moving W from W0 to W1 re-derives, in one write transaction, exactly the hours
 holding an occurrence resolved in [W0, W1) — however old the hour (an alert that started 20 days ago and resolves
 now changes that old hour) — with one INSERT … SELECT … GROUP BY per table. The first build walks all hours in
 batches towards a fixed target W, which is published when the last batch is written.
@@ -45,11 +45,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..config import Config
-from . import rollups
-from .models import (STATS_HIST_BUCKETS, Alert, AlertRollup, AlertStats, AlertStatsByAlert, AlertStatsRepeat,
-                     Notification, NotificationItem, ReceiverState)
-from .sql import insert_ignore
-from .types import UTCDateTime
+from ..store.models import (STATS_HIST_BUCKETS, Alert, AlertRollup, AlertStats, AlertStatsByAlert, AlertStatsRepeat,
+                            Notification, NotificationItem, ReceiverState)
+from ..store.sql import insert_ignore
+from ..store.types import UTCDateTime
+from . import write_rollups as rollups
 
 UTC = dt.timezone.utc
 HOUR = dt.timedelta(hours=1)
@@ -83,7 +83,7 @@ def settle_delay(config: Config) -> dt.timedelta:
     return retry.give_up_after + retry.max_backoff + dt.timedelta(minutes=5)
 
 
-# --- SQL pieces shared with store/stats.py -----------------------------------------------------------------
+# --- SQL pieces shared with the read side (read_summary.py, read_top.py) -----------------------------------
 
 
 def seconds_between(conn: Connection, start, end):

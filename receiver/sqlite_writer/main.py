@@ -1,0 +1,148 @@
+"""The SQLite writer process: commits the jobs of every gunicorn worker and of the engine, many per COMMIT.
+
+    python -m receiver.sqlite_writer --database-url sqlite:///alert-receiver.db [--lock-timeout 5] [--synchronous FULL]
+
+`alert-receiver serve` starts it beside gunicorn when the database is SQLite (`sqlite_writer_argv`); the workers
+and the engine find it by the database's path (wire.py) and write directly when it is not there (client.py). It
+needs no config: everything a job takes from the config travels in the job, so a worker's hot reload is never out
+of step with it. The engine's claims and outcomes ride in the same group transactions as the webhooks: under load
+the dispatcher took the writer lock about ten times a second and, preempted while holding it, kept the webhooks
+waiting 5-6 ms each time and paid an fsync of its own.
+
+Shutdown: on SIGTERM it stops listening at once (a process that connects later writes directly) and keeps serving
+the connected ones until they exit, so gunicorn's graceful shutdown finishes its in-flight requests here. When
+serve dies, even by SIGKILL, the kernel sends it that SIGTERM (receiver/lifeline.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import logging
+import os
+import signal
+import sys
+import time
+
+from ..store.db import create_db_engine, normalise_url
+from ..store.write_port import job_weight, run_jobs
+from .group_commit import GroupCommitServer
+from .wire import socket_path
+
+log = logging.getLogger("receiver.sqlite_writer")
+
+_BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64)
+_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def sqlite_writer_argv(config, *, log_format: str = "logfmt", log_level: str = "INFO") -> list[str] | None:
+    """The command that runs the writer for `config`'s database; None unless it is a SQLite file."""
+    d = config.database
+    url = normalise_url(d.url)
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    if socket_path(make_url(url).database or "") is None:
+        return None
+    return [sys.executable, "-m", "receiver.sqlite_writer", "--database-url", url,
+            "--lock-timeout", f"{d.lock_timeout.total_seconds():g}", "--synchronous", d.sqlite_synchronous,
+            "--log-format", log_format, "--log-level", log_level]
+
+
+class WriterMetrics:
+    def __init__(self, registry):
+        from prometheus_client import Counter, Histogram
+
+        self.batch_size = Histogram(
+            "alert_receiver_sqlite_group_commit_batch_size",
+            "Jobs (webhooks, the engine's outbox claims and outcomes) per SQLite transaction (group commit).",
+            buckets=_BATCH_BUCKETS, registry=registry)
+        self.transaction_seconds = Histogram(
+            "alert_receiver_sqlite_group_commit_seconds",
+            "Time of one group transaction in the SQLite writer, writer lock to COMMIT.",
+            buckets=_SECONDS_BUCKETS, registry=registry)
+        self.jobs = Counter(
+            "alert_receiver_sqlite_group_commit_jobs",
+            "Jobs (webhooks, the engine's outbox claims and outcomes) handled by the SQLite writer, by result.", ["result"],
+            registry=registry)
+
+    def observe(self, jobs: int, failed: int, seconds: float) -> None:
+        self.batch_size.observe(jobs)
+        self.transaction_seconds.observe(seconds)
+        if jobs - failed:
+            self.jobs.labels(result="committed").inc(jobs - failed)
+        if failed:
+            self.jobs.labels(result="failed").inc(failed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m receiver.sqlite_writer", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--lock-timeout", type=float, default=5.0, help="seconds [5]")
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--max-batch", type=int, default=64, help="webhooks per transaction at most [64]")
+    parser.add_argument("--drain", type=float, default=35.0, help="seconds to keep serving workers after SIGTERM [35]")
+    parser.add_argument("--log-format", choices=["logfmt", "json"], default=os.environ.get("RECEIVER_LOG_FORMAT", "logfmt"))
+    parser.add_argument("--log-level", default=os.environ.get("RECEIVER_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+
+    from .. import logs
+    from ..lifeline import die_with_serve
+
+    logs.configure(args.log_format, args.log_level)
+    die_with_serve()  # SIGTERM when serve dies: the same drain as on serve's own stop
+    from prometheus_client import CollectorRegistry
+
+    from ..metrics import check_multiprocess_ready
+
+    check_multiprocess_ready()
+    metrics = WriterMetrics(CollectorRegistry())
+    # temp_store=MEMORY: a group transaction runs under SAVEPOINTs, and SQLite keeps the original of every page
+    # they change in a statement journal, which past 64 KiB spills to a temporary file: one open, unlink and two
+    # writes per page per transaction, about half of the writer's system calls. The batch is bounded (max_weight),
+    # and so is the journal in memory.
+    engine = create_db_engine(args.database_url, lock_timeout=dt.timedelta(seconds=args.lock_timeout),
+                              sqlite_synchronous=args.synchronous, sqlite_temp_store="MEMORY")
+    path = socket_path(engine)
+    if path is None:
+        parser.error("the database must be a SQLite file")
+
+    stop = []
+    parent = os.getppid()
+
+    def on_signal(signum, _frame):
+        stop.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # serve's reload: the writer has no config to reload
+
+    def stopping() -> bool:
+        # serve is gone: nobody would stop us (without a parent-death signal, off Linux, this is how we learn it)
+        return bool(stop) or os.getppid() != parent
+
+    server = GroupCommitServer(
+        engine, lambda conn, job: job.run(conn), path, handle_many=run_jobs, max_batch=args.max_batch,
+        queue_timeout_s=args.lock_timeout, weight=job_weight, observe=metrics.observe)
+    waited = False
+    while not server.bind():
+        if not waited:
+            log.warning("another SQLite writer serves this database; standing by", extra={"socket": path})
+            waited = True
+        if stopping():
+            return 0
+        time.sleep(1.0)  # until the other writer goes away
+    # Unpickling snapshots allocates a lot: keep what start-up built out of every collection.
+    gc.freeze()
+    log.info("SQLite writer ready", extra={"socket": path, "pid": os.getpid()})
+    try:
+        server.serve(stopping=stopping, drain_s=args.drain)
+    finally:
+        server.stop_listening()
+        engine.dispose()
+    st = server.stats
+    log.info("SQLite writer stopped", extra={**st, "seconds": round(st["seconds"], 3),
+                                             "mean_batch": round(st["jobs"] / max(1, st["transactions"]), 2)})
+    return 0
