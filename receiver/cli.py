@@ -12,7 +12,7 @@ import tempfile
 
 import click
 
-from . import cli_analytics, cli_stats
+from . import cli_analytics, cli_oncall, cli_stats
 from .cli_config import load as _load
 
 log = logging.getLogger("receiver.cli")
@@ -333,6 +333,7 @@ def templates_check(config_path: str | None) -> None:
 
 cli_stats.register(main)
 cli_analytics.register(main)
+cli_oncall.register(main)
 
 
 if __name__ == "__main__":

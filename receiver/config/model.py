@@ -29,6 +29,7 @@ from pydantic import (
 from receiver.channels.registry import SETTINGS_BY_TYPE
 from receiver.config.errors import ConfigError, ConfigProblem, key_path
 from receiver.config.hosts import AllowedHosts
+from receiver.config.schedules import Person, Schedule
 from receiver.config.pipeline import DeadmanSettings, ReconcileSettings
 from receiver.config.routes import (  # EscalationSettings lives beside the level policies it is made of
     IMPLICIT_DEFAULT_ROUTE,
@@ -271,6 +272,8 @@ class Config(FrozenModel):
     templates: TemplatesSettings = Field(default_factory=TemplatesSettings)
     deadman: DeadmanSettings = Field(default_factory=DeadmanSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    people: dict[Name, Person] = {}
+    schedules: dict[Name, Schedule] = {}
 
     _source: str | None = PrivateAttr(default=None)
     _resolved: tuple[ResolvedRoute, ...] | None = PrivateAttr(default=None)
@@ -303,7 +306,7 @@ class Config(FrozenModel):
 
     @model_validator(mode="after")
     def _cross_check(self) -> "Config":
-        problems = list(_check_routes(self))
+        problems = list(_check_routes(self)) + _check_schedules(self)
         if problems:
             raise ConfigError(problems)  # not a ValueError: pydantic lets it through with all problems
         return self
@@ -343,6 +346,13 @@ def _needs_log(routes: list[Any]) -> bool:
         if isinstance(levels, dict) and any(isinstance(v, (list, tuple)) and "log" in v for v in levels.values()):
             return True
     return isinstance(last, dict) and last.get("levels") is None
+
+
+def _check_schedules(config: Config) -> list[ConfigProblem]:
+    return [ConfigProblem(key_path(("schedules", name, "rotations", i, "participants")),
+                          f'"{person}" is not one of the people', f"define {person} under people:, or fix the name")
+            for name, schedule in config.schedules.items() for i, rotation in enumerate(schedule.rotations)
+            for person in rotation.participants if person not in config.people]
 
 
 def _check_routes(config: Config) -> list[ConfigProblem]:

@@ -263,6 +263,14 @@ PATHS: dict[str, dict[str, Schema]] = {
         {"200": _ok("DailyReport"), "400": _err("BadRequest")},
         parameters=[_query("date", {"type": "string", "format": "date"}, "YYYY-MM-DD; default yesterday in tz")]
         + params("tz") + [_limit(100, 10)], description=_UNKNOWN)},
+    "/api/v1/oncall": {"get": _op(
+        "oncall", "Who is on call now (or `at` a moment): one schedule, or every schedule",
+        {"200": _json({"oneOf": [ref("OnCall"), ref("OnCallList")]}, "with `schedule`: its OnCall; without: every "
+                                                                        "schedule's, by name"),
+         "400": _err("BadRequest"), "404": error_response("not_found: no such schedule in receiver.yml")},
+        parameters=[_query("schedule", STR, "a schedule of receiver.yml (default: every schedule)"),
+                    _query("at", STR, "RFC 3339 with a zone (`2026-11-23T08:00:00Z`) or Unix seconds; default now")],
+        description="Computed from receiver.yml's `people` and `schedules`; reads no database. " + _UNKNOWN)},
     "/api/v1/openapi.json": {"get": _op(
         "meta", "This document", {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}, security=[])},
     "/-/healthy": {"get": _op("operations", "The process serves (says nothing of the database)",
@@ -347,8 +355,8 @@ def document(app: Flask) -> dict[str, Any]:
                                 "same as an absent one. Times are RFC 3339 in UTC (`Z`), "
                                 "except trend buckets, which carry the offset of their `tz`."},
         "servers": [{"url": "/"}],
-        "tags": [{"name": n} for n in ("webhook", "alerts", "lifecycle", "notifications", "stats", "operations",
-                                       "meta")],
+        "tags": [{"name": n} for n in ("webhook", "alerts", "lifecycle", "notifications", "stats", "oncall",
+                                       "operations", "meta")],
         "paths": paths,
         "components": {"schemas": copy.deepcopy(SCHEMAS), "parameters": copy.deepcopy(PARAMETERS),
                        "responses": copy.deepcopy(RESPONSES), "securitySchemes": copy.deepcopy(SECURITY_SCHEMES)},

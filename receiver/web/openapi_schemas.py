@@ -198,6 +198,15 @@ WEBHOOK_PAYLOAD: Schema = {
     },
 }
 
+ONCALL = obj({
+    "schedule": {**STR, "description": "a schedule of receiver.yml"},
+    "at": {**TIME, "description": "the moment asked about"},
+    "person": {**nullable(STR), "description": "a person of receiver.yml `people`; null: nobody on shift"},
+    "until": {**nullable(TIME), "description": "when this answer changes next (the shift ends, or an earlier "
+                                                "rotation of the schedule starts one); null: never"},
+    "source": {**nullable({"type": "string", "enum": ["rotation"]}), "description": "null when nobody"},
+}, description="who is on call in one schedule at one moment")
+
 _OUTCOMES = {name: INT for name in ("new", "new_resolved", "updated", "resolved", "duplicate", "stale")}
 
 TTL: Schema = {"type": ["string", "null"], "pattern": DURATION_PATTERN,
@@ -313,6 +322,8 @@ SCHEMAS: dict[str, Schema] = {
     "PagerDutyResult": obj({"status": {"type": "string", "enum": ["applied", "unchanged", "ignored"]}}, {
         "action": {"type": "string", "enum": ["ack", "unack", "resolve"]},
         "alert_id": ID, "reason": STR, "event_type": STR}),
+    "OnCall": ONCALL,
+    "OnCallList": obj({"at": TIME, "oncall": {**array(ref("OnCall")), "description": "every schedule, by name"}}),
     "Healthy": obj({"status": {"type": "string", "enum": ["healthy"]}}),
     "Readiness": obj({"status": {"type": "string", "enum": ["ready", "not ready"]},
                       "checks": obj({"database": STR}, {"migrations": STR})}),

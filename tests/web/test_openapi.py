@@ -213,7 +213,11 @@ def session(make_config, clock):
         channels={"chat": {"type": "log"},
                   "pd": {"type": "pagerduty", "routing_key": "r" * 32, "webhook_secret": PD_SECRET}},
         routes=[{"levels": {"L1": ["chat", "pd"], "L2": ["chat"], "L3": ["chat"]}}],
-        server={"public_url": "https://alerts.example.org/"})
+        server={"public_url": "https://alerts.example.org/"},
+        people={"alice": {"email": "alice@example.org"}, "bob": {}},
+        schedules={"primary-db": {"timezone": "Europe/Berlin", "rotations": [
+            {"participants": ["alice", "bob"], "length": "1w", "handoff": "mon 09:00", "start": "2026-01-05"}]},
+                   "later": {"rotations": [{"participants": ["bob"], "length": "1d", "start": "2030-01-01"}]}})
     app = create_app(config, clock=clock, registry=CollectorRegistry())
     lad = Ladder(app.test_client(), app.extensions["alert_receiver"].db, config, clock)
     yield Session(Api(app), lad)
@@ -393,6 +397,17 @@ def test_every_answer_of_a_realistic_session_matches_the_document(session, clock
     assert api.get("/api/v1/reports/daily", query_string={"date": "2026-11-23", "limit": 3}).get_json()["services"]
     api.get("/api/v1/reports/daily", query_string={"tz": "Europe/Paris"})
     api.get("/api/v1/reports/daily", query_string={"date": "yesterday"}, valid=False, expect=400)
+
+    # Who is on call: every schedule (someone, and nobody yet), one, at a moment; what is refused.
+    everywhere = api.get("/api/v1/oncall").get_json()["oncall"]
+    assert [(o["schedule"], o["source"]) for o in everywhere] == [("later", None), ("primary-db", "rotation")]
+    assert api.get("/api/v1/oncall", query_string={"schedule": "primary-db", "at": "2026-01-12T08:30:00Z"}
+                   ).get_json()["person"] == "bob"
+    api.get("/api/v1/oncall", query_string={"schedule": "secondary-db"}, expect=404)
+    api.get("/api/v1/oncall", query_string={"at": "soon"}, expect=400)
+    api.get("/api/v1/oncall", query_string={"who": "me"}, expect=400)
+    api.get("/api/v1/oncall", token=None, valid=False, expect=401)
+    api.get("/api/v1/oncall", token=TOKENS["webhook"], expect=403)
 
     # Correlations, exports, retention.
     assert api.get(f"/api/v1/alerts/{b1}/related", query_string={"window": "1h", "limit": 10}).get_json()["related"]
