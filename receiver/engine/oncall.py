@@ -55,6 +55,24 @@ def on_call_everywhere(config: Config, at: dt.datetime) -> list[OnCall]:
     return [_resolve(name, config.schedules[name], _aware(at)) for name in sorted(config.schedules)]
 
 
+def shifts(config: Config, schedule: str, since: dt.datetime, until: dt.datetime, *, limit: int = 500) -> list[OnCall]:
+    """The shifts from `since` to `until`, in order: who, from `at`, to `until` (cut at the end of the range);
+    nobody's stretches left out, a person's back-to-back shifts merged. At most `limit`."""
+    since, end = _aware(since), _aware(until)
+    found: list[OnCall] = []
+    at = since
+    while at < end and len(found) < limit:
+        now = on_call(config, schedule, at)
+        stop = min(now.until, end) if now.until is not None else end
+        if now.person is not None:
+            if found and found[-1].person == now.person and found[-1].until == at:
+                found[-1] = dataclasses.replace(found[-1], until=stop)
+            else:
+                found.append(dataclasses.replace(now, until=stop))
+        at = stop
+    return found
+
+
 def answer(config: Config, schedule: str | None, at: dt.datetime) -> dict[str, Any]:
     """What GET /api/v1/oncall and `alert-receiver oncall --json` answer: one schedule's OnCall, or every schedule's
     (by name) with the moment asked about. Raises UnknownSchedule for a schedule receiver.yml does not name."""

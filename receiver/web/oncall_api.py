@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+import datetime as dt
+
+from flask import Blueprint, Response, jsonify, request
 
 from ..domain import Role
-from ..engine.oncall import UnknownSchedule, answer
+from ..engine.oncall import UnknownSchedule, answer, shifts
+from .ical import calendar
 from .api_errors import ApiError
 from .auth import require
 from .context import services
-from .params import check_known, parse_time
+from .params import check_known, parse_int, parse_time
 
 bp = Blueprint("oncall_api", __name__, url_prefix="/api/v1")
 
@@ -31,3 +34,19 @@ def oncall():
     except OverflowError:  # a shift boundary past year 9999
         raise ApiError(400, "bad_parameter", f"at: {at.isoformat()} is too far in the past or future",
                        parameter="at") from None
+
+
+@bp.get("/schedules/<name>.ics")
+@require(Role.READ)
+def schedule_calendar(name: str):
+    """The schedule's shifts from now for `days` days (default 28, at most 366), as iCalendar."""
+    args = request.args
+    check_known(args, ("days",))
+    days = parse_int("days", args.get("days"), default=28, minimum=1, maximum=366)
+    svc = services()
+    now = svc.clock.now()
+    if name not in svc.config.schedules:
+        raise ApiError(404, "not_found", f"no schedule named {name!r} in receiver.yml")
+    body = calendar(name, shifts(svc.config, name, now, now + dt.timedelta(days=days)), now=now)
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": f'attachment; filename="{name}.ics"'})

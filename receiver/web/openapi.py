@@ -271,6 +271,14 @@ PATHS: dict[str, dict[str, Schema]] = {
         parameters=[_query("schedule", STR, "a schedule of receiver.yml (default: every schedule)"),
                     _query("at", STR, "RFC 3339 with a zone (`2026-11-23T08:00:00Z`) or Unix seconds; default now")],
         description="Computed from receiver.yml's `people` and `schedules`; reads no database. " + _UNKNOWN)},
+    "/api/v1/schedules/{name}.ics": {"get": _op(
+        "oncall", "A schedule's next shifts as iCalendar (RFC 5545): one event per shift, times in UTC",
+        {"200": {"description": "the calendar", "content": {"text/calendar": {"schema": STR}}},
+         "400": _err("BadRequest"), "404": error_response("not_found: no such schedule in receiver.yml")},
+        parameters=[{"name": "name", "in": "path", "required": True, "schema": STR,
+                     "description": "a schedule of receiver.yml"},
+                    _query("days", {"type": "integer", "minimum": 1, "maximum": 366}, "how far ahead, in days [28]")],
+        description="From now on; a person's back-to-back shifts are one event, stretches with nobody on shift none.")},
     "/api/v1/openapi.json": {"get": _op(
         "meta", "This document", {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}, security=[])},
     "/-/healthy": {"get": _op("operations", "The process serves (says nothing of the database)",

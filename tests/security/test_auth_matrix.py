@@ -64,6 +64,7 @@ POLICY: dict[tuple[str, str], Role | Session | str] = {
     ("/api/v1/stats/services/<path:service>/health", "GET"): Role.READ,
     ("/api/v1/reports/daily", "GET"): Role.READ,
     ("/api/v1/oncall", "GET"): Role.READ,
+    ("/api/v1/schedules/<name>.ics", "GET"): Role.READ,
     ("/api/v1/history", "DELETE"): Role.ADMIN,
     ("/-/reload", "POST"): Role.ADMIN,
     # Orchestrators probe these without credentials; they say nothing stored.

@@ -133,3 +133,58 @@ def test_tokens_a_reader_may_ask_nobody_else(secured):
         resp = secured.get("/api/v1/oncall", query_string={"schedule": "primary-db"},
                            headers={"Authorization": f"Bearer {token}"})
         assert resp.status_code == 200 and resp.get_json()["person"] == "alice"
+
+
+def events(calendar: str) -> list[dict[str, str]]:
+    """The VEVENTs of a calendar, unfolded, as {property: value}."""
+    unfolded = calendar.replace("\r\n ", "")
+    found, current = [], None
+    for line in unfolded.split("\r\n"):
+        if line == "BEGIN:VEVENT":
+            current = {}
+        elif line == "END:VEVENT":
+            found.append(current)
+            current = None
+        elif current is not None and line:
+            key, _, value = line.partition(":")
+            current[key] = value
+    return found
+
+
+def test_the_ical_export_lists_the_next_shifts_as_the_api_answers_them(api, oncall_clock):
+    r = api.get("/api/v1/schedules/primary-db.ics", query_string={"days": 14})
+    assert r.status_code == 200 and r.mimetype == "text/calendar"
+    body = r.get_data(as_text=True)
+    assert body.startswith("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n") and body.endswith("END:VCALENDAR\r\n")
+    assert all(len(line.encode()) <= 75 for line in body.split("\r\n"))
+    shifts = [(e["DTSTART"], e["DTEND"], e["SUMMARY"]) for e in events(body)]
+    # from now (Monday 09:30 Berlin) for 14 days: the rest of alice's week, bob's week, alice's first half hour
+    assert shifts == [("20260105T083000Z", "20260112T080000Z", "alice on call (primary-db)"),
+                      ("20260112T080000Z", "20260119T080000Z", "bob on call (primary-db)"),
+                      ("20260119T080000Z", "20260119T083000Z", "alice on call (primary-db)")]
+    # each event's person is who the API says is on call at its start, until its end (or the range's)
+    for start, end, summary in shifts:
+        at = dt.datetime.strptime(start, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).isoformat()
+        answer = get(api, schedule="primary-db", at=at)
+        assert summary.startswith(answer["person"] + " ")
+
+
+def test_the_ical_export_leaves_nobody_out_and_refuses_what_it_cannot_answer(api):
+    later = events(api.get("/api/v1/schedules/later.ics", query_string={"days": 30}).get_data(as_text=True))
+    # nobody until 2026-02-02; then bob every day, back to back: one event
+    assert [(e["DTSTART"], e["DTEND"]) for e in later] == [("20260202T000000Z", "20260204T083000Z")]
+    assert api.get("/api/v1/schedules/nowhere.ics").status_code == 404
+    assert api.get("/api/v1/schedules/later.ics", query_string={"days": 400}).status_code == 400
+    assert api.get("/api/v1/schedules/later.ics", query_string={"weeks": 2}).status_code == 400
+
+
+def test_calendar_text_is_escaped_and_long_lines_folded():
+    from receiver.engine.oncall import OnCall
+    from receiver.web.ical import calendar
+
+    t0 = dt.datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    name = "db,primary;" + "x" * 80
+    body = calendar(name, [OnCall(name, t0, "alice", t0 + dt.timedelta(days=7), "rotation")], now=t0)
+    assert all(len(line.encode()) <= 75 for line in body.split("\r\n"))
+    [event] = events(body)
+    assert event["SUMMARY"] == "alice on call (db\\,primary\\;" + "x" * 80 + ")"

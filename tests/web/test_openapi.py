@@ -153,7 +153,7 @@ class Api:
         self.app = app
         self.client = app.test_client()
         # openapi-core decodes text/plain and text/html itself; the export's other text formats likewise.
-        text = {"text/csv": _utf8, "application/x-ndjson": _utf8}
+        text = {"text/csv": _utf8, "application/x-ndjson": _utf8, "text/calendar": _utf8}
         self.spec = OpenAPI.from_dict(served(app), config=Config(extra_media_type_deserializers=text))
         self.adapter = app.url_map.bind("localhost")
         self.seen: dict[tuple[str, str], set[int]] = {}
@@ -408,6 +408,9 @@ def test_every_answer_of_a_realistic_session_matches_the_document(session, clock
     api.get("/api/v1/oncall", query_string={"who": "me"}, expect=400)
     api.get("/api/v1/oncall", token=None, valid=False, expect=401)
     api.get("/api/v1/oncall", token=TOKENS["webhook"], expect=403)
+    assert "BEGIN:VEVENT" in api.get("/api/v1/schedules/primary-db.ics", query_string={"days": 14}).get_data(as_text=True)
+    api.get("/api/v1/schedules/secondary-db.ics", expect=404)
+    api.get("/api/v1/schedules/primary-db.ics", query_string={"days": 0}, valid=False, expect=400)
 
     # Correlations, exports, retention.
     assert api.get(f"/api/v1/alerts/{b1}/related", query_string={"window": "1h", "limit": 10}).get_json()["related"]
