@@ -125,11 +125,16 @@ def _turn(rotation: Rotation, zone: zoneinfo.ZoneInfo, at: dt.datetime) -> _Shif
         step = dt.timedelta(hours=length.count)
         k = (at - first) // step
         return _Shift(people[k % len(people)], first + (k + 1) * step, None)
-    local = at.astimezone(zone)
-    days = (local.date() - rotation.start).days - (1 if local.time().replace(tzinfo=None) < handoff else 0)
     period = length.count * (7 if length.unit == "w" else 1)
-    k = days // period
-    return _Shift(people[k % len(people)], _at(rotation.start + dt.timedelta(days=(k + 1) * period), handoff, zone), None)
+
+    def begins(k: int) -> dt.datetime:  # shift k's first instant
+        return _at(rotation.start + dt.timedelta(days=k * period), handoff, zone)
+
+    # The local date gives the shift; the instants settle a handoff whose wall-clock time DST skipped.
+    k = (at.astimezone(zone).date() - rotation.start).days // period
+    if at < begins(k):
+        k -= 1
+    return _Shift(people[k % len(people)], begins(k + 1), None)
 
 
 def _next_window(rotation: Rotation, zone: zoneinfo.ZoneInfo, after: dt.datetime) -> dt.datetime | None:
@@ -146,8 +151,8 @@ def _next_window(rotation: Rotation, zone: zoneinfo.ZoneInfo, after: dt.datetime
 
 def _at(day: dt.date, time: dt.time, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     """A local wall-clock time on a day, as an instant in UTC (a time skipped by DST maps forward)."""
-    local = dt.datetime.combine(day, time, tzinfo=zone)
-    return local.astimezone(_UTC).astimezone(zone).astimezone(_UTC)
+    # fold=0: a skipped time takes the offset before the change, i.e. it lands as much later as the gap
+    return dt.datetime.combine(day, time, tzinfo=zone).astimezone(_UTC)
 
 
 def _aware(at: dt.datetime) -> dt.datetime:

@@ -77,6 +77,15 @@ def test_hourly_shifts_count_elapsed_hours_across_dst():
     assert on_call(c, "ops", at("2026-03-29T07:00:00")).person == "bob"
 
 
+def test_a_handoff_at_a_time_dst_skips_moves_forward_by_the_gap():
+    c = config(ops={"timezone": "Europe/Berlin", "rotations": [
+        {"participants": ["alice", "bob"], "length": "1d", "handoff": "02:30", "start": "2026-03-27"}]})
+    # 02:30 on 2026-03-29 does not exist in Berlin: the handoff is at 03:30 CEST = 01:30Z
+    assert on_call(c, "ops", at("2026-03-29T01:29:00")).until == at("2026-03-29T01:30:00")
+    assert on_call(c, "ops", at("2026-03-29T01:30:00")).person == "alice"  # the third day: alice again
+    assert on_call(c, "ops", at("2026-03-29T01:30:00")).until == at("2026-03-30T00:30:00")  # 02:30 CEST
+
+
 def test_every_schedule_is_answered_by_name_and_an_unknown_one_is_an_error():
     c = config(b={"rotations": [{"participants": ["carol"]}]}, a={"timezone": "Europe/Berlin", "rotations": [WEEKLY]})
     answers = on_call_everywhere(c, at("2026-01-06T12:00:00"))
