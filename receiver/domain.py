@@ -45,6 +45,11 @@ class EventKind(str, enum.Enum):
     UNACKED = "unacked"
     ACK_EXPIRED = "ack_expired"
     COMMENTED = "commented"
+    # On-call (issue #17)
+    SLA_BREACHED = "sla_breached"  # details: {"target": "ack"|"resolve", "level", "after_seconds"}
+    MUTED = "muted"  # details: {"reason": "time_interval"|"maintenance", "until", ...}
+    UNMUTED = "unmuted"
+    NOBODY_ON_CALL = "nobody_on_call"  # a schedule had nobody on shift at send time; details name the fallback
 
 
 class NotificationKind(str, enum.Enum):

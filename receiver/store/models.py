@@ -10,7 +10,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
     Double,
@@ -18,32 +17,17 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from .types import BigId, UTCDateTime
 
-# Named constraints from the first migration on: Alembic's batch mode on SQLite needs names to alter them.
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-INDEXED_TEXT = 200  # length of the truncated, indexed copies of label values
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), dict[str, str]: JSON()}
+from .base import INDEXED_TEXT, NAMING_CONVENTION, Base  # noqa: F401 (re-exported: one metadata)
 
 
 class Alert(Base):
@@ -87,6 +71,12 @@ class Alert(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
     received_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    # On-call (migration 0008). While muted (a route's time interval, a maintenance window) nothing is sent and the
+    # escalation clock waits: next_action_at is the end of the mute, when the alert is told at its level again.
+    muted_until: Mapped[dt.datetime | None]
+    # SLA breaches of the current level stint (engine/sla.py): set once per target, cleared when the level changes.
+    sla_ack_breached_at: Mapped[dt.datetime | None]
+    sla_resolve_breached_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
         UniqueConstraint("fingerprint", "starts_at"),
@@ -163,6 +153,11 @@ class Notification(Base):
     give_up_at: Mapped[dt.datetime | None]
     last_attempt_at: Mapped[dt.datetime | None]
     last_duration_ms: Mapped[int | None]
+    # Paging a person (migration 0008): the level's target ("schedule:primary-db", "person:alice"), and who it
+    # resolved to at send time and how ("rotation", "override", "person"); None for plain channel messages.
+    target: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
+    person: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
+    person_source: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
@@ -419,3 +414,6 @@ class AlertStatsRepeat(Base):
     gap_seconds: Mapped[float] = mapped_column(Double)  # since the previous start of the fingerprint
 
     __table_args__ = (Index("ix_alert_stats_repeats_starts_at", "starts_at"),)
+
+
+from .oncall_models import MaintenanceWindow, ScheduleOverride  # noqa: E402,F401 (one metadata)
