@@ -170,3 +170,14 @@ class Message:
     @property
     def firing_count(self) -> int:
         return sum(1 for a in self.alerts if a.status == AlertStatus.FIRING.value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Override:
+    """A schedule override: `person` is on call for `schedule` from `start` (inclusive) to `end` (exclusive)."""
+
+    id: int
+    schedule: str
+    person: str
+    start: dt.datetime
+    end: dt.datetime

@@ -4,6 +4,9 @@ Shifts are computed in the schedule's time zone. A rotation with a length in wee
 wall-clock time whatever the offset (`1w` is a calendar week in the zone, so across a DST change the shift is 167
 or 169 hours); a length in hours counts elapsed time. The first rotation with someone on shift wins, and the answer
 holds `until` that shift ends or an earlier rotation comes on shift, whichever is first.
+
+Overrides (made at run time, stored in the database: store/schedule_overrides.py) win over every rotation while
+they hold; the latest made wins where two overlap. Callers read them and pass them in.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import zoneinfo
-from typing import Any
+from typing import Any, Sequence
 
 from ..config import Config
 from ..config.schedules import Rotation, Schedule
+from ..domain import Override
 
 ROTATION = "rotation"
+OVERRIDE = "override"
 _UTC = dt.timezone.utc
 
 
@@ -30,7 +35,7 @@ class OnCall:
     at: dt.datetime
     person: str | None  # None: nobody on shift
     until: dt.datetime | None  # when the answer changes next; None: never
-    source: str | None  # "rotation"; None when nobody is on shift
+    source: str | None  # "rotation" | "override"; None when nobody is on shift
 
     def as_dict(self) -> dict[str, Any]:
         return {"schedule": self.schedule, "at": rfc3339(self.at), "person": self.person, "until": rfc3339(self.until),
@@ -44,25 +49,43 @@ class _Shift:
     next_on: dt.datetime | None  # nobody on shift: when someone next is (None: never)
 
 
-def on_call(config: Config, schedule: str, at: dt.datetime) -> OnCall:
+def on_call(config: Config, schedule: str, at: dt.datetime, overrides: Sequence[Override] = ()) -> OnCall:
     found = config.schedules.get(schedule)
     if found is None:
         raise UnknownSchedule(schedule)
-    return _resolve(schedule, found, _aware(at))
+    at = _aware(at)
+    return _with_overrides(_resolve(schedule, found, at), [o for o in overrides if o.schedule == schedule])
 
 
-def on_call_everywhere(config: Config, at: dt.datetime) -> list[OnCall]:
-    return [_resolve(name, config.schedules[name], _aware(at)) for name in sorted(config.schedules)]
+def on_call_everywhere(config: Config, at: dt.datetime, overrides: Sequence[Override] = ()) -> list[OnCall]:
+    return [on_call(config, name, at, overrides) for name in sorted(config.schedules)]
 
 
-def shifts(config: Config, schedule: str, since: dt.datetime, until: dt.datetime, *, limit: int = 500) -> list[OnCall]:
+def _with_overrides(rotation: OnCall, overrides: Sequence[Override]) -> OnCall:
+    """An override holding at the instant wins (the latest made, by id); otherwise the rotation's answer, which
+    then holds only until the next override begins."""
+    at = rotation.at
+    holding = [o for o in overrides if o.start <= at < o.end]
+    if holding:
+        won = max(holding, key=lambda o: o.id)
+        later = [o.start for o in overrides if o.id > won.id and at < o.start < won.end]
+        return OnCall(rotation.schedule, at, won.person, min([won.end, *later]), OVERRIDE)
+    starts = [o.start for o in overrides if o.start > at]
+    if not starts:
+        return rotation
+    until = min([t for t in (rotation.until, min(starts)) if t is not None])
+    return dataclasses.replace(rotation, until=until)
+
+
+def shifts(config: Config, schedule: str, since: dt.datetime, until: dt.datetime, *, limit: int = 500,
+           overrides: Sequence[Override] = ()) -> list[OnCall]:
     """The shifts from `since` to `until`, in order: who, from `at`, to `until` (cut at the end of the range);
     nobody's stretches left out, a person's back-to-back shifts merged. At most `limit`."""
     since, end = _aware(since), _aware(until)
     found: list[OnCall] = []
     at = since
     while at < end and len(found) < limit:
-        now = on_call(config, schedule, at)
+        now = on_call(config, schedule, at, overrides)
         stop = min(now.until, end) if now.until is not None else end
         if now.person is not None:
             if found and found[-1].person == now.person and found[-1].until == at:
@@ -73,12 +96,12 @@ def shifts(config: Config, schedule: str, since: dt.datetime, until: dt.datetime
     return found
 
 
-def answer(config: Config, schedule: str | None, at: dt.datetime) -> dict[str, Any]:
+def answer(config: Config, schedule: str | None, at: dt.datetime, overrides: Sequence[Override] = ()) -> dict[str, Any]:
     """What GET /api/v1/oncall and `alert-receiver oncall --json` answer: one schedule's OnCall, or every schedule's
     (by name) with the moment asked about. Raises UnknownSchedule for a schedule receiver.yml does not name."""
     if schedule:
-        return on_call(config, schedule, at).as_dict()
-    return {"at": rfc3339(_aware(at)), "oncall": [o.as_dict() for o in on_call_everywhere(config, at)]}
+        return on_call(config, schedule, at, overrides).as_dict()
+    return {"at": rfc3339(_aware(at)), "oncall": [o.as_dict() for o in on_call_everywhere(config, at, overrides)]}
 
 
 def _resolve(name: str, schedule: Schedule, at: dt.datetime) -> OnCall:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .types import BigId, UTCDateTime
 
-from .base import INDEXED_TEXT, NAMING_CONVENTION, Base  # noqa: F401 (re-exported: one metadata)
+from .declarative import INDEXED_TEXT, NAMING_CONVENTION, Base  # noqa: F401 (re-exported: one metadata)
 
 
 class Alert(Base):

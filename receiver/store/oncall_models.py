@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import INDEXED_TEXT, Base
+from .declarative import INDEXED_TEXT, Base
 from .types import BigId
 
 
