@@ -22,7 +22,8 @@ _KINDS = {k.value for k in NotificationKind}
 def _json(row: dict) -> dict:
     out = {}
     for key in ("id", "channel", "kind", "level", "status", "attempts", "created_at", "next_attempt_at",
-                "last_attempt_at", "sent_at", "give_up_at", "last_error", "last_duration_ms", "group_key",
+                "last_attempt_at", "sent_at", "give_up_at", "last_error", "last_duration_ms", "group_key", "target",
+                "person", "person_source",
                 "alert_ids"):
         value = row.get(key)
         out[key] = iso(value) if hasattr(value, "isoformat") else value

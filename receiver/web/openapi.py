@@ -21,7 +21,9 @@ from .auth import PUBLIC, open_access
 from .dashboard import ENDPOINTS as DASHBOARD_ENDPOINTS
 from .openapi_schemas import (DURATION_PATTERN, NOTIFICATION_KINDS, NOTIFICATION_STATUSES, PARAMETERS, RESPONSES,
                               SCHEMAS, SECURITY_SCHEMES, STR, TOP_BY, Schema, error_response, params, ref)
-from .params import MAX_ID
+from .openapi_build import body as _body, err as _err, html as _html, id_param as _id, json_body as _json, \
+    ok as _ok, op as _op, query as _query
+from .openapi_oncall import PATHS as ONCALL_PATHS, SCHEMAS as ONCALL_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -31,50 +33,6 @@ bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 NOT_API = frozenset({"static"}) | frozenset(DASHBOARD_ENDPOINTS)
 _METHODS = ("get", "post", "put", "patch", "delete")
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
-
-
-# --- small builders ---------------------------------------------------------------------------------------
-
-
-def _json(schema: Schema, description: str = "OK") -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _ok(name: str, description: str = "OK") -> Schema:
-    return _json(ref(name), description)
-
-
-def _err(name: str) -> Schema:
-    return {"$ref": f"#/components/responses/{name}"}
-
-
-def _html(description: str) -> Schema:
-    return {"description": description, "content": {"text/html": {"schema": STR}}}
-
-
-def _id(name: str, what: str) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-            "description": f"the {what}'s id"}
-
-
-def _query(name: str, schema: Schema, description: str) -> Schema:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
-def _body(schema_name: str, *, required: bool = False) -> Schema:
-    return {"required": required, "content": {"application/json": {"schema": ref(schema_name)}}}
-
-
-def _op(tag: str, summary: str, responses: dict[str, Schema], *, parameters: list[Schema] | None = None,
-        body: Schema | None = None, description: str = "", **extra: Any) -> Schema:
-    out: Schema = {"tags": [tag], "summary": summary}
-    if description:
-        out["description"] = description
-    if parameters:
-        out["parameters"] = parameters
-    if body is not None:
-        out["requestBody"] = body
-    return {**out, "responses": responses, **extra}
 
 
 def _limit(maximum: int, default: int) -> Schema:
@@ -263,22 +221,6 @@ PATHS: dict[str, dict[str, Schema]] = {
         {"200": _ok("DailyReport"), "400": _err("BadRequest")},
         parameters=[_query("date", {"type": "string", "format": "date"}, "YYYY-MM-DD; default yesterday in tz")]
         + params("tz") + [_limit(100, 10)], description=_UNKNOWN)},
-    "/api/v1/oncall": {"get": _op(
-        "oncall", "Who is on call now (or `at` a moment): one schedule, or every schedule",
-        {"200": _json({"oneOf": [ref("OnCall"), ref("OnCallList")]}, "with `schedule`: its OnCall; without: every "
-                                                                        "schedule's, by name"),
-         "400": _err("BadRequest"), "404": error_response("not_found: no such schedule in receiver.yml")},
-        parameters=[_query("schedule", STR, "a schedule of receiver.yml (default: every schedule)"),
-                    _query("at", STR, "RFC 3339 with a zone (`2026-11-23T08:00:00Z`) or Unix seconds; default now")],
-        description="Computed from receiver.yml's `people` and `schedules`; reads no database. " + _UNKNOWN)},
-    "/api/v1/schedules/{name}.ics": {"get": _op(
-        "oncall", "A schedule's next shifts as iCalendar (RFC 5545): one event per shift, times in UTC",
-        {"200": {"description": "the calendar", "content": {"text/calendar": {"schema": STR}}},
-         "400": _err("BadRequest"), "404": error_response("not_found: no such schedule in receiver.yml")},
-        parameters=[{"name": "name", "in": "path", "required": True, "schema": STR,
-                     "description": "a schedule of receiver.yml"},
-                    _query("days", {"type": "integer", "minimum": 1, "maximum": 366}, "how far ahead, in days [28]")],
-        description="From now on; a person's back-to-back shifts are one event, stretches with nobody on shift none.")},
     "/api/v1/openapi.json": {"get": _op(
         "meta", "This document", {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}, security=[])},
     "/-/healthy": {"get": _op("operations", "The process serves (says nothing of the database)",
@@ -291,6 +233,9 @@ PATHS: dict[str, dict[str, Schema]] = {
         "200": {"description": "metrics", "content": {"text/plain": {"schema": STR}}}}, security=[],
         description="Open unless `auth.metrics_role` names a role.")},
 }
+
+
+PATHS.update(ONCALL_PATHS)
 
 
 # --- the document -----------------------------------------------------------------------------------------
@@ -366,7 +311,7 @@ def document(app: Flask) -> dict[str, Any]:
         "tags": [{"name": n} for n in ("webhook", "alerts", "lifecycle", "notifications", "stats", "oncall",
                                        "operations", "meta")],
         "paths": paths,
-        "components": {"schemas": copy.deepcopy(SCHEMAS), "parameters": copy.deepcopy(PARAMETERS),
+        "components": {"schemas": copy.deepcopy({**SCHEMAS, **ONCALL_SCHEMAS}), "parameters": copy.deepcopy(PARAMETERS),
                        "responses": copy.deepcopy(RESPONSES), "securitySchemes": copy.deepcopy(SECURITY_SCHEMES)},
     }
 

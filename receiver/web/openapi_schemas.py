@@ -100,6 +100,11 @@ ALERT_FIELDS: dict[str, Schema] = {
     "resolved_by": nullable(STR),
     "received_at": TIME,
     "updated_at": TIME,
+    "muted_until": {**nullable(TIME), "description": "muted (a route's time interval or a maintenance window) until "
+                                                     "then: nothing is sent and the escalation clock waits"},
+    "sla_ack_breached_at": {**nullable(TIME), "description": "the ack target of the current level was missed then"},
+    "sla_resolve_breached_at": {**nullable(TIME),
+                                "description": "the resolve target of the current level was missed then"},
     "acked": BOOL,
 }
 
@@ -160,6 +165,11 @@ NOTIFICATION = obj({
     "sent_at": nullable(TIME), "give_up_at": nullable(TIME),
     "last_error": nullable(STR), "last_duration_ms": nullable(INT),
     "group_key": STR,
+    "target": {**nullable(STR), "description": "the level's person target (`schedule:<name>`, `person:<name>`); null "
+                                               "for a plain channel"},
+    "person": {**nullable(STR), "description": "who the target resolved to at send time"},
+    "person_source": {**nullable({"type": "string", "enum": ["rotation", "override", "person"]}),
+                      "description": "how the person was found"},
     "alert_ids": array(ID),
     "claimed": {**BOOL, "description": "a dispatcher holds it under a lease right now"},
 }, description="one outbox message: one channel, one or more alerts of a group")
@@ -197,15 +207,6 @@ WEBHOOK_PAYLOAD: Schema = {
         "truncatedAlerts": {"type": "integer", "minimum": 0},
     },
 }
-
-ONCALL = obj({
-    "schedule": {**STR, "description": "a schedule of receiver.yml"},
-    "at": {**TIME, "description": "the moment asked about"},
-    "person": {**nullable(STR), "description": "a person of receiver.yml `people`; null: nobody on shift"},
-    "until": {**nullable(TIME), "description": "when this answer changes next (the shift ends, or an earlier "
-                                                "rotation of the schedule starts one); null: never"},
-    "source": {**nullable({"type": "string", "enum": ["rotation"]}), "description": "null when nobody"},
-}, description="who is on call in one schedule at one moment")
 
 _OUTCOMES = {name: INT for name in ("new", "new_resolved", "updated", "resolved", "duplicate", "stale")}
 
@@ -322,8 +323,6 @@ SCHEMAS: dict[str, Schema] = {
     "PagerDutyResult": obj({"status": {"type": "string", "enum": ["applied", "unchanged", "ignored"]}}, {
         "action": {"type": "string", "enum": ["ack", "unack", "resolve"]},
         "alert_id": ID, "reason": STR, "event_type": STR}),
-    "OnCall": ONCALL,
-    "OnCallList": obj({"at": TIME, "oncall": {**array(ref("OnCall")), "description": "every schedule, by name"}}),
     "Healthy": obj({"status": {"type": "string", "enum": ["healthy"]}}),
     "Readiness": obj({"status": {"type": "string", "enum": ["ready", "not ready"]},
                       "checks": obj({"database": STR}, {"migrations": STR})}),
