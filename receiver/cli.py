@@ -282,8 +282,10 @@ def routes() -> None:
 @click.option("-c", "--config", "config_path", envvar="RECEIVER_CONFIG")
 @click.option("--labels", "labels_text", required=True,
               help='Alertmanager matcher syntax, equality only: \'severity="warning",team="db"\'')
-def routes_test(config_path: str | None, labels_text: str) -> None:
+@click.option("--at", "at_text", metavar="TIME", help="RFC 3339 with a zone, or Unix seconds (default: now)")
+def routes_test(config_path: str | None, labels_text: str, at_text: str | None = None) -> None:
     """Print the matching route(s), the start level and the escalation timeline for LABELS."""
+    from .config.sla_targets import describe as describe_sla
     from .engine.timeline import escalation_timeline
     from .fields import format_duration
     from .matchers import MatcherError, parse_matchers
@@ -295,7 +297,8 @@ def routes_test(config_path: str | None, labels_text: str) -> None:
     if any(m.op != "=" for m in matchers):
         raise click.BadParameter("labels are name=\"value\" pairs (no !=, =~, !~)", param_hint="--labels")
     labels = {m.name: m.value for m in matchers}
-    timeline = escalation_timeline(_load(config_path), labels)
+    config = _load(config_path)
+    timeline = escalation_timeline(config, labels)
     click.echo(f"routes: {', '.join(timeline.routes)}")
     note = "" if timeline.severity_known else f" (severity {labels.get('severity')!r} is not mapped: default level)"
     click.echo(f"level: {timeline.start_level.value}{note}")
@@ -306,6 +309,16 @@ def routes_test(config_path: str | None, labels_text: str) -> None:
         click.echo(str(step))
     if timeline.repeat_every:
         click.echo(f"then every {format_duration(timeline.repeat_every)} at L1 until acknowledged or resolved")
+    first = next(r for r in config.resolved_routes() if r.name == timeline.routes[0])
+    click.echo(f"sla: {describe_sla(first.sla)}")
+    from .cli_mutes import mute_lines, parse_at
+    from .cli_oncall import paged_lines
+
+    at = parse_at(at_text)
+    for line in paged_lines(config, labels, at):  # who is on call then, overrides from the db included
+        click.echo(line)
+    for line in mute_lines(config, labels, at):  # time intervals; maintenance windows in the db
+        click.echo(line)
 
 
 @main.group("templates")

@@ -126,7 +126,7 @@ def stats_group() -> None:
 @_filters
 @_FORMAT
 def summary(config_path, fmt, **filters) -> None:
-    """Counts, MTTA/MTTR, escalations and notifications over a period."""
+    """Counts, MTTA/MTTR, escalations, notifications and SLA compliance over a period."""
     doc = _ask(config_path, "/api/v1/stats/summary", _query(**filters))
     rows = [{"metric": "alerts", "value": doc["total"]}, {"metric": "acked", "value": doc["acked"]}]
     rows += [{"metric": f"{k}.{name}", "value": v} for k in ("by_severity", "by_level", "by_status")
@@ -135,7 +135,23 @@ def summary(config_path, fmt, **filters) -> None:
         rows += [{"metric": f"{k}.{stat}", "value": v} for stat, v in doc[k].items()]
     rows += [{"metric": f"escalations.{k}", "value": v} for k, v in doc["escalations"].items()]
     rows += [{"metric": "notifications.failure_rate", "value": doc["notifications"]["failure_rate"]}]
+    rows += _sla_rows(doc["sla"])
     _emit(rows, doc, fmt)
+
+
+def _sla_rows(sla: dict[str, Any]) -> list[dict[str, Any]]:
+    """`sla.L1.ack  80% (8 met, 2 breached, 0 pending, 1 ended)`, then the same per service: `sla[db].L1.ack`."""
+    rows = []
+    for scope, levels in [("", sla), *((f"[{name}]", v) for name, v in sla["by_service"].items())]:
+        for level in ("L1", "L2", "L3"):
+            for target, b in levels[level].items():
+                counts = [b[k] for k in ("met", "breached", "pending", "ended")]
+                if b["target_seconds"] is None and not any(counts):
+                    continue
+                percent = "–" if b["percent"] is None else f"{b['percent']:g}%"
+                rows.append({"metric": f"sla{scope}.{level}.{target}", "value": (
+                    f"{percent} ({counts[0]} met, {counts[1]} breached, {counts[2]} pending, {counts[3]} ended)")})
+    return rows
 
 
 @stats_group.command("top")
@@ -186,9 +202,11 @@ def health(config_path, fmt, service, since, until) -> None:
 @click.option("--tz", default=None)
 @_FORMAT
 def report(config_path, fmt, date, tz) -> None:
-    """One day's report: summary, top and noisy alerts, escalations, services by health."""
+    """One day's report: summary, top and noisy alerts, escalations, services by health and SLA breaches."""
     doc = _ask(config_path, "/api/v1/reports/daily", _query(date=date, tz=tz))
-    rows = [{"service": h["service"], "score": h["score"], "band": h["band"], "alerts": h["inputs"]["alerts"]}
+    sla = doc["summary"]["sla"]["by_service"]
+    rows = [{"service": h["service"], "score": h["score"], "band": h["band"], "alerts": h["inputs"]["alerts"],
+             "sla_breached": sum(b["breached"] for lv in sla.get(h["service"], {}).values() for b in lv.values())}
             for h in doc["services"]]
     _emit(rows, doc, fmt)
 

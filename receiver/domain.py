@@ -46,7 +46,7 @@ class EventKind(str, enum.Enum):
     ACK_EXPIRED = "ack_expired"
     COMMENTED = "commented"
     # On-call (issue #17)
-    SLA_BREACHED = "sla_breached"  # details: {"target": "ack"|"resolve", "level", "after_seconds"}
+    SLA_BREACHED = "sla_breached"  # at the breach; details: {"target": "ack"|"resolve", "level", "target_seconds"}
     MUTED = "muted"  # details: {"reason": "time_interval"|"maintenance", "until", ...}
     UNMUTED = "unmuted"
     NOBODY_ON_CALL = "nobody_on_call"  # a schedule had nobody on shift at send time; details name the fallback
@@ -60,6 +60,9 @@ class NotificationKind(str, enum.Enum):
     REPEAT = "repeat"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
+    # An SLA target of the message's level was missed (engine/sla_breaches.py): to the `sla.notify` channels.
+    SLA_ACK_BREACHED = "sla_ack_breached"
+    SLA_RESOLVE_BREACHED = "sla_resolve_breached"
 
 
 class NotificationStatus(str, enum.Enum):
@@ -142,6 +145,18 @@ class MessageAlert:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Recipient:
+    """The person a message pages (a route's schedule or person target), resolved at send time: e-mail goes to
+    `email`, SMS to `phone`, Slack mentions `slack_user`; other channels show the name."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    slack_user: str | None = None
+    source: str | None = None  # "rotation" | "override" | "person": why this person
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Message:
     """One outbox message for one channel: a kind (firing, escalated, repeat, acknowledged, resolved), a level
     and the alerts of one Alertmanager group that it carries (one alert for per-occurrence channels)."""
@@ -157,6 +172,7 @@ class Message:
     summary_over: int = 20  # above this many alerts, channels for people send a summary (counts, first N, a link)
     receiver_url: str | None = None  # server.public_url
     external_url: str = ""  # Alertmanager's, from the webhook
+    recipient: Recipient | None = None  # the person paged, for a message to a schedule or person; None: `to:`
 
     @property
     def summarised(self) -> bool:

@@ -54,12 +54,23 @@ class Metrics:
             "alert_receiver_notifications", "Delivery attempts by channel and result: sent, retry (failed, will be "
             "tried again), dead (given up: permanent error, past give_up_after or max_attempts).",
             ["channel", "result"], registry=registry)
+        self.oncall_unresolved = Counter(
+            "alert_receiver_oncall_unresolved",
+            "Messages to a schedule or person that reached nobody (nobody on shift, or no address for the channel): "
+            "dead, with a nobody_on_call event and the schedule's fallback told instead; by schedule "
+            '("person:<name>" for a person target).', ["schedule"], registry=registry)
         self.escalations = Counter(
             "alert_receiver_escalations", "Occurrences moved up a level, by the engine or by hand.",
             ["from_level", "to_level"], registry=registry)
         self.repeats = Counter(
             "alert_receiver_repeats", "Re-notifications at the same level (L1 repeats, expired or undone acks).",
             registry=registry)
+        self.sla_breaches = Counter(
+            "alert_receiver_sla_breaches", "SLA targets missed, by level and target (ack, resolve): one per breach.",
+            ["level", "target"], registry=registry)
+        for level in ("L1", "L2", "L3"):
+            for target in ("ack", "resolve"):
+                self.sla_breaches.labels(level=level, target=target)
         self.engine_tick_duration = Histogram(
             "alert_receiver_engine_tick_duration_seconds", "Duration of one engine tick (escalations and repeats).",
             buckets=_LATENCY_BUCKETS, registry=registry)

@@ -84,6 +84,19 @@ class Channel(abc.ABC):
         return True
 
 
+def addresses(channel: str, message: Message, to: tuple[str, ...], field: str, what: str) -> tuple[str, ...]:
+    """Where a message goes: the person it pages (a route's schedule or person target; `field` of the Recipient,
+    e.g. "email"), else the channel's own `to`. Neither is a permanent failure, named."""
+    if message.recipient is not None:
+        address = getattr(message.recipient, field)
+        if not address:  # engine/paging.py never sends such a message; a bug if it did
+            raise DeliveryError(f"{message.recipient.name} has no {what}", retryable=False)
+        return (address,)
+    if not to:
+        raise DeliveryError(f'channel "{channel}" has no `to:` and the message pages no person', retryable=False)
+    return tuple(to)
+
+
 def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) -> float | None:
     """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); None when absent or unreadable."""
     if not value:

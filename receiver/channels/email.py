@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from receiver.channels.base import Channel, DeliveryError
+from receiver.channels.base import Channel, DeliveryError, addresses
 from receiver.channels.markup import plain
 from receiver.channels.text import cut, one_line
 from receiver.domain import Message
@@ -54,7 +54,8 @@ class EmailSettings(FrozenModel):
     username: str | None = None
     password: Secret | None = None
     from_addr: Address = Field(alias="from")
-    to: Annotated[tuple[Address, ...], Field(min_length=1)]
+    # Optional for a channel that only pages people (a route's `via:`): it then mails the person's address.
+    to: Annotated[tuple[Address, ...], Field(min_length=1)] | None = None
     timeout: PositiveDuration = dt.timedelta(seconds=10)
     # PEM file of the CA(s) that signed the server's certificate, for a private CA; relative to receiver.yml.
     # When set, only these CAs are trusted; unset, the system's. Certificates are always verified.
@@ -124,7 +125,7 @@ class EmailChannel(Channel):
         mail = EmailMessage()
         mail["Subject"] = subject or "alert-receiver notification"
         mail["From"] = s.from_addr
-        mail["To"] = ", ".join(s.to)
+        mail["To"] = ", ".join(self.recipients(message))
         mail["Date"] = email.utils.format_datetime(message.created_at)
         # Stable across retries of one notification (a client may fold the duplicate that at-least-once
         # delivery can cause), and unique across databases thanks to the creation time.
@@ -134,6 +135,10 @@ class EmailChannel(Channel):
         mail.set_content(plain(self.renderer.render_message("email/body.txt.j2", message)))
         mail.add_alternative(plain(self.renderer.render_message("email/body.html", message)), subtype="html")
         return mail
+
+    def recipients(self, message: Message) -> tuple[str, ...]:
+        """The person paged (a route's schedule or person target), else the channel's `to`."""
+        return addresses(self.name, message, self.settings.to, "email", "e-mail address")
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -165,7 +170,7 @@ class EmailChannel(Channel):
         what = f"smtp {s.smtp_host}:{s.smtp_port}"
         mail = self.build(message)
         sender = email.utils.parseaddr(s.from_addr)[1]
-        recipients = [email.utils.parseaddr(a)[1] for a in s.to]
+        recipients = [email.utils.parseaddr(a)[1] for a in self.recipients(message)]
         try:
             client = self._connect()
             try:

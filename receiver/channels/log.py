@@ -37,4 +37,5 @@ class LogChannel(Channel):
             "alert_level": message.level,
             "group_key": message.group_key,
             "alerts": len(message.alerts),
+            **({"recipient": message.recipient.name} if message.recipient is not None else {}),
         })

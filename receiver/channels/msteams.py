@@ -89,6 +89,8 @@ class MsTeamsChannel(Channel):
                    "color": "Good" if resolved else LEVEL_COLOURS.get(message.level, "Default"),
                    "text": cut(self.renderer.render_message("msteams/title.j2", message), HEADING_LIMIT)}
         blocks = []
+        if message.recipient is not None:  # the person a route pages through this channel
+            heading = {**heading, "text": heading["text"] + teams_md(f" — for {message.recipient.name}")}
         for alert in message.shown:
             text = (self.renderer.render_alert("msteams/alert.j2", message, alert)
                     or teams_md(minimal_alert_line(alert)))

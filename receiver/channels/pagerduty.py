@@ -2,7 +2,7 @@
 
 A stable `dedup_key` per occurrence makes at-least-once delivery and L1 repeats harmless: PagerDuty folds a
 trigger for an open incident into it, and its own escalation policy does the re-paging.
-firing/escalated/repeat → trigger, acknowledged → acknowledge, resolved → resolve.
+firing/escalated/repeat (and the SLA breach notices) → trigger, acknowledged → acknowledge, resolved → resolve.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ DETAIL_VALUE_LIMIT = 2048  # the first cut when an event is too large: long anno
 SEVERITIES = ("critical", "error", "warning", "info")
 LEVEL_SEVERITY = {"L1": "critical", "L2": "warning", "L3": "info"}
 ACTIONS = {"firing": "trigger", "escalated": "trigger", "repeat": "trigger",
-           "acknowledged": "acknowledge", "resolved": "resolve"}
+           "acknowledged": "acknowledge", "resolved": "resolve",
+           # An SLA breach notice: folded into the occurrence's open incident (same dedup_key), its status kept.
+           "sla_ack_breached": "trigger", "sla_resolve_breached": "trigger"}
 
 # https://developer.pagerduty.com/docs/events-api-v2/overview/#response-codes--retry-logic: 202 accepted,
 # 400 invalid event (never retry), 429 throttled and 5xx retry. 429 and 5xx are retryable for every channel
@@ -141,6 +143,8 @@ class PagerDutyChannel(Channel):
                 "annotations": dict(alert.annotations),
             },
         }
+        if message.recipient is not None:  # the person a route pages through this channel: name only
+            event["payload"]["custom_details"]["recipient"] = message.recipient.name
         if alert.labels.get("service"):
             event["payload"]["component"] = plain(alert.labels["service"])
         if alert.labels.get("team"):

@@ -7,6 +7,7 @@ holding a section for the headline (`slack/title.j2`) and one per listed alert (
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -31,6 +32,8 @@ ACKNOWLEDGED_COLOUR = "#808080"
 # channel_not_found, action_prohibited, ...) for requests that will never succeed
 # (https://api.slack.com/messaging/webhooks#handling_errors): no extra retryable codes.
 RETRYABLE_CODES: tuple[int, ...] = ()
+
+_MEMBER_ID = re.compile(r"[UW][A-Z0-9]+")  # a Slack member ID, as config/schedules.py requires of slack_user
 
 
 class SlackSettings(FrozenModel):
@@ -57,6 +60,18 @@ def colour_of(message: Message) -> str:
     return COLOURS.get(message.level, COLOURS["L3"])
 
 
+def mention(message: Message) -> str:
+    """`<@U01ALICE> ` for the person a route pages through this channel (Slack notifies them), `alice: ` for one
+    without a Slack ID, "" for a message to the channel alone. Only a well-formed ID goes into `<@…>`: anything
+    else is escaped text and can mention no one."""
+    person = message.recipient
+    if person is None:
+        return ""
+    if person.slack_user and _MEMBER_ID.fullmatch(person.slack_user):
+        return f"<@{person.slack_user}> "
+    return mrkdwn(person.name) + ": "
+
+
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_TEXT_LIMIT)}}
 
@@ -72,7 +87,7 @@ class SlackChannel(Channel):
     def payload(self, message: Message) -> dict[str, Any]:
         # slack/text.j2 is plain text, but Slack reads `text` and `fallback` as mrkdwn: escaped here, so that
         # an alertname of <!channel> cannot ping anyone, whatever an override template does.
-        text = mrkdwn(self.renderer.render_message("slack/text.j2", message))
+        text = mention(message) + mrkdwn(self.renderer.render_message("slack/text.j2", message))
         blocks = [_section(self.renderer.render_message("slack/title.j2", message) or text)]
         shown = message.shown
         room = MAX_BLOCKS - 2  # the headline, and a note when alerts do not fit

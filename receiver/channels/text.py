@@ -21,6 +21,8 @@ KIND_WORDS = {
     "repeat": "REPEAT",
     "acknowledged": "ACKNOWLEDGED",
     "resolved": "RESOLVED",
+    "sla_ack_breached": "ACK SLA BREACHED",
+    "sla_resolve_breached": "RESOLVE SLA BREACHED",
 }
 
 # Labels that identify an alert's source, in the order a person looks for them.

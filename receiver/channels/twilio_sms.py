@@ -1,4 +1,5 @@
-"""The `twilio_sms` channel: SMS through Twilio's Messages API, one request per `to` number.
+"""The `twilio_sms` channel: SMS through Twilio's Messages API, one request per `to` number (or to the phone of the
+person a route pages through it).
 
 The body (`twilio_sms/body.j2`) is kept to one 160-character GSM-7 segment: level, kind, count, the first
 alertname, and the alert's (or the receiver's) link when it fits. Only the levels in `levels` (default L1) are
@@ -14,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
-from receiver.channels.base import Channel, DeliveryError, post
+from receiver.channels.base import Channel, DeliveryError, addresses, post
 from receiver.channels.markup import plain
 from receiver.channels.text import cut, message_context, minimal_text, one_line
 from receiver.domain import Level, Message
@@ -54,7 +55,8 @@ class TwilioSmsSettings(FrozenModel):
     account_sid: Annotated[str, Field(min_length=1)]
     auth_token: Secret
     from_number: Phone = Field(alias="from")
-    to: Annotated[tuple[Phone, ...], Field(min_length=1)]
+    # Optional for a channel that only pages people (a route's `via:`): it then texts the person's phone.
+    to: Annotated[tuple[Phone, ...], Field(min_length=1)] | None = None
     timeout: PositiveDuration = dt.timedelta(seconds=10)
     # Not in the example of docs/design.md: lets tests and proxies point the channel elsewhere.
     api_url: str = "https://api.twilio.com"
@@ -89,14 +91,19 @@ class TwilioSmsChannel(Channel):
         link = message.alerts[0].url if len(message.alerts) == 1 else message.receiver_url
         return fit_body(text, link)
 
+    def numbers(self, message: Message) -> tuple[str, ...]:
+        """The person paged (a route's schedule or person target), else the channel's `to`."""
+        return addresses(self.name, message, self.settings.to, "phone", "phone number")
+
     def send(self, message: Message) -> None:
         s = self.settings
         url = f"{s.api_url.rstrip('/')}/2010-04-01/Accounts/{s.account_sid}/Messages.json"
         body = self.body(message)
+        numbers = self.numbers(message)
         errors: list[DeliveryError] = []
         # Every number is tried even when one fails. A retryable failure retries the message, texting the
         # others again (at least once); permanent failures alone do not.
-        for number in s.to:
+        for number in numbers:
             try:
                 post(self.http, url, what=f"twilio messages to {number}", timeout=s.timeout,
                      retryable_codes=RETRYABLE_CODES, secrets=[s.auth_token.reveal()],
@@ -104,7 +111,7 @@ class TwilioSmsChannel(Channel):
                      auth=(s.account_sid, s.auth_token.reveal()))
             except DeliveryError as exc:
                 errors.append(exc)
-        if errors and not any(e.retryable for e in errors) and len(errors) < len(s.to):
+        if errors and not any(e.retryable for e in errors) and len(errors) < len(numbers):
             # Some numbers got it and no retry can help the others (an invalid or opted-out number): sent.
             log.warning("some SMS numbers failed", extra={"channel": self.name,
                                                           "errors": [e.reason for e in errors]})

@@ -55,8 +55,9 @@ class WebhookSettings(FrozenModel):
 
 
 def document(message: Message) -> dict[str, Any]:
-    """The generic webhook document of docs/design.md."""
-    return {
+    """The generic webhook document of docs/design.md, and `recipient` when the message pages a person: their
+    name and why them, never their e-mail address or phone number (a generic endpoint has no need of them)."""
+    doc = {
         "kind": message.kind,
         "level": message.level,
         "group_key": message.group_key,
@@ -73,6 +74,9 @@ def document(message: Message) -> dict[str, Any]:
             "ends_at": iso(a.ends_at),
         } for a in message.alerts],
     }
+    if message.recipient is not None:
+        doc["recipient"] = {"name": message.recipient.name, "source": message.recipient.source}
+    return doc
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from receiver.channels.registry import SETTINGS_BY_TYPE
 from receiver.config.errors import ConfigError, ConfigProblem, key_path
 from receiver.config.model import Config
+from receiver.config.routes import ENTRY_TAGS, PersonTarget
 from receiver.fields import InterpolationError, Secret, interpolate
 
 # 12-factor overrides, applied after the file: environment variable → key path.
@@ -157,6 +158,8 @@ def _problem(err: Mapping[str, Any], overridden: Mapping[tuple, str]) -> ConfigP
     loc = list(raw_loc)
     if len(loc) >= 3 and loc[0] == "channels" and loc[2] in SETTINGS_BY_TYPE:
         del loc[2]  # the discriminated union puts the channel type into the path; the YAML has no such key
+    if len(loc) >= 6 and loc[0] == "routes" and loc[2] == "levels" and loc[5] in ENTRY_TAGS:
+        del loc[5]  # so does a level entry's (a channel name or a schedule/person target)
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     fix = None
     if loc and loc[-1] == "[key]":
@@ -216,7 +219,8 @@ def _step(tp: Any, part: str | int) -> Any:
     if origin is dict:
         return get_args(tp)[1]
     if origin in (Union, types.UnionType):
-        return SETTINGS_BY_TYPE.get(part)  # type: ignore[arg-type]  # the channel union's tag
+        # the channel union's tag, or a level entry's
+        return SETTINGS_BY_TYPE.get(part) or (PersonTarget if part == "target" else None)  # type: ignore[arg-type]
     return None
 
 

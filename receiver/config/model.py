@@ -30,7 +30,10 @@ from receiver.channels.registry import SETTINGS_BY_TYPE
 from receiver.config.errors import ConfigError, ConfigProblem, key_path
 from receiver.config.hosts import AllowedHosts
 from receiver.config.schedules import Person, Schedule
+from receiver.config.people_routing import check_people_routing
 from receiver.config.pipeline import DeadmanSettings, ReconcileSettings
+from receiver.config.sla_targets import SlaSettings, check_sla
+from receiver.config.time_intervals import TimeIntervals, check_route_intervals
 from receiver.config.routes import (  # EscalationSettings lives beside the level policies it is made of
     IMPLICIT_DEFAULT_ROUTE,
     EscalationSettings,
@@ -274,6 +277,8 @@ class Config(FrozenModel):
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     people: dict[Name, Person] = {}
     schedules: dict[Name, Schedule] = {}
+    sla: SlaSettings = Field(default_factory=SlaSettings)
+    time_intervals: TimeIntervals = {}  # for routes' mute_time_intervals / active_time_intervals
 
     _source: str | None = PrivateAttr(default=None)
     _resolved: tuple[ResolvedRoute, ...] | None = PrivateAttr(default=None)
@@ -306,7 +311,9 @@ class Config(FrozenModel):
 
     @model_validator(mode="after")
     def _cross_check(self) -> "Config":
-        problems = list(_check_routes(self)) + _check_schedules(self)
+        problems = list(_check_routes(self)) + _check_schedules(self) + check_people_routing(self)
+        problems += check_sla(self.sla, self.channels)
+        problems += check_route_intervals(self)
         if problems:
             raise ConfigError(problems)  # not a ValueError: pydantic lets it through with all problems
         return self
@@ -327,12 +334,15 @@ class Config(FrozenModel):
     def resolved_routes(self) -> list[ResolvedRoute]:
         """Every route with levels, channels and timers filled in from the default route; the default last."""
         if self._resolved is None:
-            self._resolved = resolve_routes(self.routes, self.escalation)
+            self._resolved = resolve_routes(self.routes, self.escalation, self.sla)
         return list(self._resolved)
 
     def unused_channels(self) -> list[str]:
         """Channels no route names (worth a warning in check-config, not an error)."""
         used = {n for r in self.resolved_routes() for names in r.channels.values() for n in names}
+        used |= {n for r in self.resolved_routes() for ts in r.targets.values() for t in ts for n in t.via}
+        used |= {n for s in self.schedules.values() for n in s.fallback}
+        used |= set(self.sla.notify)
         return [name for name in self.channels if name not in used]
 
 
@@ -383,6 +393,8 @@ def _check_routes(config: Config) -> list[ConfigProblem]:
         where = ", ".join(map(str, route.matchers)) or "default"
         for level, channel_names in route.levels.items():
             for name in channel_names:
+                if not isinstance(name, str):
+                    continue  # a schedule or person target: config/people_routing.py checks it
                 if name not in config.channels:
                     close = difflib.get_close_matches(name, defined, n=1)
                     hint = f'did you mean "{close[0]}"? or ' if close else ""

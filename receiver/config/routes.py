@@ -4,12 +4,14 @@ level's channels and timers filled in from the default route)."""
 from __future__ import annotations
 
 import datetime as dt
+import dataclasses
 from dataclasses import dataclass
-from typing import Annotated, Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence, Union
 
-from pydantic import (ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator,
-                      model_validator)
+from pydantic import (ConfigDict, Discriminator, Field, PlainSerializer, PlainValidator, Tag, WithJsonSchema,
+                      field_validator, model_validator)
 
+from receiver.config.sla_targets import RouteSla, SlaSettings, SlaTarget
 from receiver.domain import Level
 from receiver.fields import Duration, FieldError, FrozenModel, Name, at_least
 from receiver.matchers import Matcher, MatcherError, parse_matchers
@@ -91,25 +93,79 @@ MatcherField = Annotated[Matcher, PlainValidator(_matcher), PlainSerializer(str,
                          WithJsonSchema({"type": "string", "examples": ['team="db"']})]
 
 
+class PersonTarget(FrozenModel):
+    """A level's page to a person: whoever is on call for `schedule` at send time, or `person`, reached through
+    each `via` channel with their own address (config/people_routing.py checks the names)."""
+
+    schedule: Name | None = None
+    person: Name | None = None
+    via: Annotated[tuple[Name, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "PersonTarget":
+        if (self.schedule is None) == (self.person is None):
+            raise FieldError("a target names a schedule or a person" + (", not both" if self.schedule else ""),
+                             fix="write {schedule: primary-db, via: [sms-oncall]} or {person: alice, via: [email-oncall]}")
+        return self
+
+    @property
+    def target(self) -> str:
+        """How intents and messages name it: "schedule:<name>" or "person:<name>"."""
+        return f"schedule:{self.schedule}" if self.schedule is not None else f"person:{self.person}"
+
+
+# The tags of a level entry's union: pydantic puts them into error paths; config/load.py takes them out again.
+ENTRY_TAGS = ("channel", "target")
+
+
+def _entry_tag(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "channel"
+    return "target" if isinstance(value, (dict, PersonTarget)) else None
+
+
+# A level lists channel names and targets: `L1: [{schedule: primary-db, via: [sms-oncall]}, slack-critical]`.
+LevelEntry = Annotated[
+    Union[Annotated[Name, Tag("channel")], Annotated[PersonTarget, Tag("target")]],
+    Discriminator(_entry_tag, custom_error_type="level_entry",
+                  custom_error_message="a level lists channel names and {schedule: or person:, via: [channels]} "
+                                       "targets"),
+]
+
+
+def entry_channels(entry: "str | PersonTarget") -> tuple[str, ...]:
+    return (entry,) if isinstance(entry, str) else entry.via
+
+
 class RouteSettings(FrozenModel):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
 
     name: Name | None = None
     matchers: tuple[MatcherField, ...] = ()
-    levels: dict[Level, tuple[Name, ...]] = {}
+    levels: dict[Level, tuple[LevelEntry, ...]] = {}
     escalation: RouteEscalation | None = None
     continue_: bool = Field(False, alias="continue")
     escalate: bool = True  # false: never escalated or notified (Watchdog and other dead-man's switches)
     # true: an ack also silences the alert in Alertmanager (reconcile.alertmanagers) until the ack ends.
     ack_silence: bool | None = None  # None: as the default route (false)
+    sla: RouteSla | None = None  # overrides of `sla:` targets, key by key (config/sla_targets.py)
+    # Names under time_intervals (config/time_intervals.py); None: as the default route; [] names none.
+    mute_time_intervals: tuple[Name, ...] | None = None
+    active_time_intervals: tuple[Name, ...] | None = None
 
     @field_validator("levels")
     @classmethod
-    def _no_repeats(cls, value: dict[Level, tuple[str, ...]]) -> dict[Level, tuple[str, ...]]:
-        for level, names in value.items():
+    def _no_repeats(cls, value: dict[Level, tuple[Any, ...]]) -> dict[Level, tuple[Any, ...]]:
+        # One message per channel and level (the outbox's intent key): a channel both plain and in a target's
+        # `via`, or in two targets' `via`, would have to carry two messages.
+        for level, entries in value.items():
+            names = [n for entry in entries for n in entry_channels(entry)]
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
-                raise FieldError(f'{level.value} lists channel "{repeated[0]}" twice', fix="list it once")
+                how = "twice" if all(isinstance(e, str) for e in entries) else \
+                    "twice (as a channel or in the via of a schedule or person)"
+                raise FieldError(f'{level.value} lists channel "{repeated[0]}" {how}',
+                                 fix="list it once: a channel carries one message per level")
         return value
 
 
@@ -128,12 +184,23 @@ class ResolvedRoute:
     ack_silence: bool  # an ack creates an Alertmanager silence, expired on unack or resolve
     continue_: bool
     is_default: bool
+    # Every level's schedules and people to page (PersonTarget), inherited with the level's channels.
+    targets: Mapping[Level, tuple[PersonTarget, ...]] = dataclasses.field(default_factory=dict)
+    sla: Mapping[Level, SlaTarget] = dataclasses.field(default_factory=dict)  # all three levels; off: SlaTarget()
+    mute_time_intervals: tuple[str, ...] = ()  # muted in any of these (engine/mutes.py)
+    active_time_intervals: tuple[str, ...] = ()  # when given, muted outside all of these
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
 
     def channels_for(self, level: Level) -> tuple[str, ...]:
         return self.channels[level]
+
+    def targets_for(self, level: Level) -> tuple[PersonTarget, ...]:
+        return tuple(self.targets.get(level, ()))
+
+    def sla_for(self, level: Level) -> SlaTarget:
+        return self.sla.get(level) or SlaTarget()
 
     def policy(self, level: Level) -> LevelPolicy:
         return self.policies[level]
@@ -153,12 +220,19 @@ def _ack_ttl(route: "RouteSettings", inherited: dt.timedelta) -> dt.timedelta:
     return inherited
 
 
-def resolve_routes(routes: Sequence["RouteSettings"], escalation: EscalationSettings) -> tuple[ResolvedRoute, ...]:
-    """Fill in every route from the default route (the last), which itself inherits from `escalation`."""
+def _own_or_default(own: tuple[str, ...] | None, default: tuple[str, ...] | None) -> tuple[str, ...]:
+    return tuple(own if own is not None else default or ())
+
+
+def resolve_routes(routes: Sequence["RouteSettings"], escalation: EscalationSettings,
+                   sla: SlaSettings | None = None) -> tuple[ResolvedRoute, ...]:
+    """Fill in every route from the default route (the last), which itself inherits from `escalation` and `sla`."""
     default = routes[-1]
+    base_sla = (sla or SlaSettings()).targets()
+    base_sla = default.sla.over(base_sla) if default.sla else base_sla
     base_policies = {lvl: _merge(LevelPolicy(**escalation.policy(lvl).model_dump()),
                                  getattr(default.escalation, lvl.value, None)) for lvl in Level}
-    base_channels = {lvl: tuple(default.levels.get(lvl, FALLBACK_CHANNELS)) for lvl in Level}
+    base_entries = {lvl: tuple(default.levels.get(lvl, FALLBACK_CHANNELS)) for lvl in Level}
     base_ack_ttl = _ack_ttl(default, escalation.ack_ttl)
     resolved = []
     for index, route in enumerate(routes):
@@ -174,12 +248,18 @@ def resolve_routes(routes: Sequence["RouteSettings"], escalation: EscalationSett
             index=index,
             name=name,
             matchers=tuple(route.matchers),
-            channels={lvl: tuple(route.levels.get(lvl, base_channels[lvl])) for lvl in Level},
+            channels={lvl: tuple(e for e in route.levels.get(lvl, base_entries[lvl]) if isinstance(e, str))
+                      for lvl in Level},
             policies={lvl: _merge(base_policies[lvl], getattr(route.escalation, lvl.value, None)) for lvl in Level},
             ack_ttl=ack_ttl or None,
             escalate=route.escalate,
             ack_silence=bool(route.ack_silence if route.ack_silence is not None else default.ack_silence),
             continue_=route.continue_,
             is_default=is_default,
+            targets={lvl: tuple(e for e in route.levels.get(lvl, base_entries[lvl]) if not isinstance(e, str))
+                     for lvl in Level},
+            sla=route.sla.over(base_sla) if route.sla else base_sla,
+            mute_time_intervals=_own_or_default(route.mute_time_intervals, default.mute_time_intervals),
+            active_time_intervals=_own_or_default(route.active_time_intervals, default.active_time_intervals),
         ))
     return tuple(resolved)

@@ -20,7 +20,9 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from receiver.fields import FieldError, FrozenModel
+from receiver.channels.email import Address
+from receiver.channels.twilio_sms import Phone
+from receiver.fields import FieldError, FrozenModel, Name
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _LENGTH = re.compile(r"^([1-9][0-9]{0,3})([wdh])$")
@@ -106,11 +108,23 @@ def check_zone(value: str) -> str:
     return value
 
 
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]+$")
+
+
 class Person(FrozenModel):
-    email: str | None = None
-    phone: str | None = None
-    slack_user: str | None = None
+    # The addresses a `via` channel uses when a route pages this person (config/people_routing.py).
+    email: Address | None = None
+    phone: Phone | None = None
+    slack_user: str | None = None  # a Slack member ID (U…/W…): Slack messages mention <@ID>
     timezone: str | None = None
+
+    @field_validator("slack_user")
+    @classmethod
+    def _slack_user(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_USER.fullmatch(value):
+            raise FieldError(f'"{value}" is not a Slack member ID',
+                             fix="copy the member ID from the person's Slack profile (… → Copy member ID), e.g. U01ALICE")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -174,6 +188,8 @@ class Rotation(FrozenModel):
 class Schedule(FrozenModel):
     timezone: str = "UTC"
     rotations: tuple[Rotation, ...] = Field(min_length=1)
+    # Channels paged (as plain channels) when a route pages this schedule and nobody can be reached.
+    fallback: tuple[Name, ...] = ()
 
     @field_validator("timezone")
     @classmethod

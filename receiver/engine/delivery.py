@@ -23,11 +23,12 @@ from typing import Any, Callable, Mapping
 
 from ..channels.base import Channel, DeliveryError
 from ..config import Config
-from ..domain import Message, MessageAlert, NotificationKind, NotificationStatus
+from ..domain import Message, MessageAlert, NotificationKind, NotificationStatus, Recipient
 from ..store import outbox as store
 from ..store.db import read_transaction
+from ..store.unpaged import RecordPagedOutcomes
 from ..store.write_port import Writes
-from . import links
+from . import links, paging
 
 log = logging.getLogger("receiver.delivery")
 
@@ -91,6 +92,13 @@ class Dispatcher:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
         self.buckets: dict[str, TokenBucket] = {}
         self._link_key: bytes | None = None
+        self._count_schedules(config)
+
+    def _count_schedules(self, config: Config) -> None:
+        # Every configured schedule's series exists from the start at 0: an alert on rate() needs no first miss.
+        if self.metrics is not None:
+            for name in config.schedules:
+                self.metrics.oncall_unresolved.labels(schedule=name)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -101,6 +109,7 @@ class Dispatcher:
         self.channels = dict(channels)
         self.lease = config.delivery.lease
         self.buckets.clear()
+        self._count_schedules(config)
 
     def run_once(self) -> DispatchResult:
         """Claim what is due now, send it all, record every outcome; returns counts."""
@@ -111,6 +120,7 @@ class Dispatcher:
             return result
         with read_transaction(self.db) as conn:
             carried = store.load_alerts(conn, [c.id for c in claimed])
+            paged = paging.resolve_batch(conn, self.config, claimed, now)  # whom messages to people reach now
         # One group's messages to one channel go out one after another, oldest first (a late first page must
         # not arrive after its escalation); different groups and channels are sent in parallel.
         lanes: dict[tuple[str, str], list[store.Claimed]] = {}
@@ -120,29 +130,43 @@ class Dispatcher:
         local: list[list[store.Claimed]] = []
         for lane in lanes.values():
             (remote if self._waits_on_network(lane[0].channel) else local).append(lane)
-        futures = [self.pool.submit(self._send_lane, lane, carried, now) for lane in remote]
-        done = [entry for lane in local for entry in self._send_lane(lane, carried, now)]
+        futures = [self.pool.submit(self._send_lane, lane, carried, now, paged) for lane in remote]
+        done = [entry for lane in local for entry in self._send_lane(lane, carried, now, paged)]
         done += [entry for future in futures for entry in future.result()]
-        self._record(done, result)
+        self._record(done, result, paged)
         return result
 
     def _waits_on_network(self, channel: str) -> bool:
         found = self.channels.get(channel)
         return found is None or found.waits_on_network
 
-    def _send_lane(self, lane: list[store.Claimed], carried, now: dt.datetime):
-        return [(item, *self._send(item, self.message(item, carried.get(item.id, []), now))) for item in lane]
+    def _send_lane(self, lane: list[store.Claimed], carried, now: dt.datetime,
+                   paged: Mapping[int, paging.Paging]) -> list[tuple[store.Claimed, store.Outcome, Message]]:
+        done = []
+        for item in lane:
+            to = paged.get(item.id)
+            message = self.message(item, carried.get(item.id, []), now, to.recipient if to else None)
+            if to is not None and to.recipient is None:  # nobody to page: dead, loudly (_record)
+                done.append((item, store.Outcome(item.id, NotificationStatus.DEAD.value, False, self.clock.now(),
+                                                 error=to.reason), message))
+                continue
+            outcome, message = self._send(item, message)
+            if to is not None and outcome.attempted:
+                outcome = dataclasses.replace(outcome, person=to.person, person_source=to.source)
+            done.append((item, outcome, message))
+        return done
 
     # --- one message ---------------------------------------------------------------------------------------
 
-    def message(self, item: store.Claimed, rows: list[Any], now: dt.datetime) -> Message:
+    def message(self, item: store.Claimed, rows: list[Any], now: dt.datetime,
+                recipient: Recipient | None = None) -> Message:
         public = self.config.server.public_url
         alerts = tuple(self._message_alert(row, public, now) for row in rows)
         level = item.level or (max((a.level for a in alerts), key=lambda lv: -int(lv[1])) if alerts else "")
         return Message(notification_id=item.id, channel=item.channel, kind=item.kind, level=level,
                        group_key=item.group_key, alerts=alerts, created_at=item.created_at,
                        attempt=item.attempts + 1, summary_over=self.config.delivery.group_summary_over,
-                       receiver_url=public, external_url=rows[0].external_url if rows else "")
+                       receiver_url=public, external_url=rows[0].external_url if rows else "", recipient=recipient)
 
     def _message_alert(self, row: Any, public: str | None, now: dt.datetime) -> MessageAlert:
         ack_url = None
@@ -204,12 +228,24 @@ class Dispatcher:
         return store.Outcome(item.id, NotificationStatus.FAILED.value, True, now, next_attempt_at=min(now + wait, deadline),
                              error=exc.reason, duration_ms=_ms(started))
 
-    def _record(self, done: list[tuple[store.Claimed, store.Outcome, Message]], result: DispatchResult) -> None:
+    def _record(self, done: list[tuple[store.Claimed, store.Outcome, Message]], result: DispatchResult,
+                paged: Mapping[int, paging.Paging] | None = None) -> None:
         """Every outcome of the batch in one transaction. The alerts' timelines show deliveries by joining the
-        outbox at read time (queries.get_alert): no event row per alert and message to write here."""
+        outbox at read time (queries.get_alert): no event row per alert and message to write here; only a message
+        that reached nobody adds events (and its fallback's messages) to that transaction."""
         notified = {item.id: [a.id for a in message.alerts] for item, outcome, message in done
                     if outcome.status == NotificationStatus.SENT.value and message.kind != NotificationKind.RESOLVED.value}
-        self.writes.submit(store.RecordOutcomes(tuple(outcome for _, outcome, _ in done), self.worker, notified))
+        job = store.RecordOutcomes(tuple(outcome for _, outcome, _ in done), self.worker, notified)
+        unreached = [(item, paged[item.id], outcome) for item, outcome, _ in done
+                     if paged and item.id in paged and paged[item.id].recipient is None]
+        unpaged = tuple(paging.unpaged(self.config, item, to, outcome.at) for item, to, outcome in unreached)
+        self.writes.submit(RecordPagedOutcomes(job, unpaged) if unpaged else job)
+        for (item, to, _), entry in zip(unreached, unpaged):
+            log.error("nobody to page", extra={"notification_id": item.id, "channel": item.channel,
+                                               "target": to.target, "reason": to.reason,
+                                               "fallback": entry.details["fallback"]})
+            if self.metrics is not None:
+                self.metrics.oncall_unresolved.labels(schedule=to.metric_label).inc()
         for item, outcome, message in done:
             self._log(item, outcome, message, result)
 

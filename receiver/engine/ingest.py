@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from sqlalchemy.engine import Connection
 
 from ..config import Config
+from ..config.sla_targets import VISITED, flag as sla_flag
 from ..domain import AlertStatus, EventKind, NotificationKind
 from ..payload import Alert, WebhookPayload
 from ..store import alerts as alert_store
@@ -29,6 +30,7 @@ from ..store import webhooks as webhook_store
 from ..store import watchdog as watchdog_store
 from .routing import level_for
 from .snapshot import Decision, Outcome, decide_all, dedupe
+from .mutes import IngestMutes, route_mutes
 from .plan import PER_ALERT_CHANNEL_TYPES, RoutePlan, plan_route
 
 _json_dumps = json.dumps
@@ -70,6 +72,7 @@ class PreparedSnapshot:
     keep_raw_body: bool = True
     per_alert_channels: frozenset[str] = frozenset()  # configured channels that take one message per occurrence
     watchdog: str | None = None  # the dead-man's alertname, when this snapshot carries it firing
+    mutes: dict[str, Any] = dataclasses.field(default_factory=dict)  # route → its time-interval mute (mutes.Mute)
 
 
 def prepare(payload: WebhookPayload, *, config: Config, now: dt.datetime, source: str = "") -> PreparedSnapshot:
@@ -97,7 +100,8 @@ def prepare(payload: WebhookPayload, *, config: Config, now: dt.datetime, source
     per_alert = frozenset(name for name, settings in config.channels.items() if settings.type in PER_ALERT_CHANNEL_TYPES)
     return PreparedSnapshot(payload, alerts, gid, plans, rows, unknown, now=now, source=source,
                             keep_raw_body=config.server.keep_raw_bodies, per_alert_channels=per_alert,
-                            watchdog=_watchdog(config, alerts))
+                            watchdog=_watchdog(config, alerts),
+                            mutes=route_mutes(config, (p.route for p in plans.values()), now))
 
 
 def _watchdog(config: Config, alerts: list[Alert]) -> str | None:
@@ -219,9 +223,11 @@ def _apply(conn, works: list[_Work]) -> list[list[Alert]]:
         alert_store.update_open(conn, updates, now=now)
     closed = _close(conn, works, rows)
     news = _News()
+    held = IngestMutes(conn, [w.now for w in works])  # reads the active maintenance windows once, if asked
     for w in works:
-        _opened(w, rows, inserted, news)
-    _closed(conn, closed, rows, news)
+        _opened(w, rows, inserted, news, held)
+    _closed(conn, closed, rows, news, held)
+    held.record(conn, news.events)
     alert_store.insert_events(conn, news.events)
     if news.intents:
         enqueued = outbox.enqueue(conn, news.intents, now=works[0].now)
@@ -290,16 +296,20 @@ class _News:
     intents: list[outbox.Intent] = dataclasses.field(default_factory=list)
     message_owner: dict[str, _Work] = dataclasses.field(default_factory=dict)
 
-    def tell(self, w: _Work, alert_id: int, channel: str, kind: NotificationKind, level: str) -> None:
+    def tell(self, w: _Work, alert_id: int, channel: str, kind: NotificationKind, level: str,
+             target: str | None = None, hold: dt.datetime | None = None) -> None:
         prepared = w.prepared
         # One message per group per snapshot (as if each snapshot were applied alone), or per alert.
         key = f"alert:{alert_id}" if channel in prepared.per_alert_channels else f"{w.index}|{prepared.gid}"
+        if hold is not None:  # held until a mute ends (engine/mutes.py): a message of its own, first tried then
+            key += f"|held:{hold.isoformat()}"
         self.message_owner[key] = w
         self.intents.append(outbox.Intent(alert_id, channel, kind.value, level, prepared.gid,
-                                          prepared.payload.group_key, message_key=key, at=w.now))
+                                          prepared.payload.group_key, message_key=key, at=hold or w.now,
+                                          target=target))
 
 
-def _opened(w: _Work, rows: _RowWrites, inserted: dict[str, int], news: _News) -> None:
+def _opened(w: _Work, rows: _RowWrites, inserted: dict[str, int], news: _News, held: IngestMutes) -> None:
     """The `received` events, outcomes and first notifications of the occurrences snapshot `w` opened."""
     prepared, result, now = w.prepared, w.result, w.now
     received_details: dict[str, str] = {}  # per route, encoded once: the same for every alert of the snapshot
@@ -324,11 +334,15 @@ def _opened(w: _Work, rows: _RowWrites, inserted: dict[str, int], news: _News) -
             continue
         result.new_ids.append(alert_id)
         if plan.notify:
-            for channel in plan.channels:
-                news.tell(w, alert_id, channel, NotificationKind.FIRING, plan.level.value)
+            mute = held.of(prepared.mutes.get(plan.route), prepared.rows[fp]["labels"], now)
+            if mute is not None:  # stored and on the timeline, told nothing: its clock waits for the mute's end
+                held.mute(alert_id, mute, plan.level.value, now)
+                continue
+            for channel, target in plan.paged():
+                news.tell(w, alert_id, channel, NotificationKind.FIRING, plan.level.value, target)
 
 
-def _closed(conn, closed: list[int], rows: _RowWrites, news: _News) -> None:
+def _closed(conn, closed: list[int], rows: _RowWrites, news: _News, held: IngestMutes) -> None:
     """The outcomes, `resolved` events and resolution notices of the occurrences closed."""
     for alert_id in closed:
         w = rows.close_owner[alert_id]
@@ -338,9 +352,11 @@ def _closed(conn, closed: list[int], rows: _RowWrites, news: _News) -> None:
                                                 details={"ends_at": rows.closes[alert_id].isoformat()}))
     if closed:
         # Resolution notices go to the channels that were actually told, whatever the routes say now.
-        for alert_id, channels in outbox.told_channels(conn, closed).items():
-            for channel in sorted(channels):
-                news.tell(rows.close_owner[alert_id], alert_id, channel, NotificationKind.RESOLVED, "")
+        for alert_id, channels in outbox.told_targets(conn, closed).items():
+            w = rows.close_owner[alert_id]
+            hold = held.of_closed(w.prepared, w.decisions, alert_id, w.now)  # muted: held until the mute ends
+            for channel, target in sorted(channels.items()):  # a person paged hears it too, not whoever is on now
+                news.tell(w, alert_id, channel, NotificationKind.RESOLVED, "", target, hold)
 
 
 def _occurrence_row(a: Alert, payload: WebhookPayload, gid: str, plan: RoutePlan, *, now: dt.datetime,
@@ -369,6 +385,7 @@ def _occurrence_row(a: Alert, payload: WebhookPayload, gid: str, plan: RoutePlan
         "escalate": plan.notify,
         "level_entered_at": now,
         "next_action_at": plan.next_action_at,
+        "sla_flags": sla_flag(plan.level, VISITED),  # its first level (config/sla_targets.py)
         "escalation_count": 0,
         "repeat_count": 0,
         "acked_at": None,

@@ -13,11 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..config import Config
+from ..config.sla_targets import ACKED, flag as sla_flag
 from ..domain import AlertStatus, EventKind, Level, NotificationKind
 from ..store import ack_silences, outbox, timers
 from ..store.alerts import NewEvent, insert_events
 from ..store.write_port import Writes
 from ..store.models import Alert
+from . import mutes
 from .escalation import Action, Step, level_delay, manual_step
 from .plan import message_key
 from .tick import notify, routes_by_name, step_values
@@ -83,6 +85,8 @@ def ack(writes: Writes, config: Config, alert_ids: Sequence[int], *, actor: str,
             changed += timers.update_open(conn, ids, where=[_alerts.c.acked_at.is_(None)],
                                           values={"acked_at": now, "acked_by": actor[:200], "ack_expires_at": until,
                                                   "next_action_at": until, "updated_at": now,
+                                                  "muted_until": None,  # its timer is the ack's now
+                                                  "sla_flags": _acked_at_level(),
                                                   "first_acked_at": sa.func.coalesce(
                                                       _alerts.c.first_acked_at,
                                                       sa.literal(now, _alerts.c.first_acked_at.type))})
@@ -93,6 +97,13 @@ def ack(writes: Writes, config: Config, alert_ids: Sequence[int], *, actor: str,
             _record_silences(conn, config, changed, by_ttl, now=now)
     ids = {r.id for r in changed}
     return ActionResult(sorted(ids), sorted(set(open_ids) - ids), messages)
+
+
+def _acked_at_level():
+    """alerts.sla_flags with the ACKED bit of the occurrence's level added (SLA compliance: acknowledged while at
+    that level; config/sla_targets.py)."""
+    level = _alerts.c.level
+    return _alerts.c.sla_flags.op("|")(sa.case(*((level == x.value, sla_flag(x, ACKED)) for x in Level), else_=0))
 
 
 def _record_silences(conn: Connection, config: Config, rows: Sequence[Any], by_ttl: dict, *,
@@ -179,7 +190,9 @@ def escalate(writes: Writes, config: Config, alert_id: int, *, actor: str, now: 
         if step is None:
             raise LifecycleError(409, "not_above", f"alert {alert_id} is at {level.value}; "
                                  + (f"{target.value} is not above it" if target else "L1 is the top level"))
-        values = {**step_values(step, now), "acked_at": None, "acked_by": None, "ack_expires_at": None}
+        values = {**step_values(step, now), "acked_at": None, "acked_by": None, "ack_expires_at": None,
+                  "muted_until": None}  # escalating by hand pages, muted or not (engine/mutes.py)
+        mutes.release_by_hand(conn, [alert_id], now=now, actor=actor)
         if not row.escalate:
             values["next_action_at"] = None
         changed = timers.update_open(conn, [alert_id], where=[_alerts.c.level == level.value], values=values)
@@ -214,11 +227,13 @@ def _tell_told(conn: Connection, config: Config, rows: Sequence[Any], kind: Noti
     if not by_id:
         return 0
     intents = []
-    for alert_id, channels in outbox.told_channels(conn, list(by_id)).items():
+    for alert_id, channels in outbox.told_targets(conn, list(by_id)).items():
         r = by_id[alert_id]
-        for channel in sorted(channels):
-            # Repeat number: an occurrence acked, un-acked and acked again sends a second notice.
+        for channel, target in sorted(channels.items()):
+            # Repeat number: an occurrence acked, un-acked and acked again sends a second notice. A channel that
+            # paged a person tells that same person (target "person:<name>"), whoever is on call now.
             intents.append(outbox.Intent(alert_id, channel, kind.value, "", r.group_id, r.group_key,
                                          repeat_no=r.repeat_count,
-                                         message_key=message_key(config, channel, alert_id)))
+                                         message_key=message_key(config, channel, alert_id), target=target))
+    intents = mutes.hold_notices(conn, config, rows, intents, now=now)  # muted: held until the mute ends
     return len(outbox.enqueue(conn, intents, now=now).message_ids)

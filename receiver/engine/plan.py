@@ -25,6 +25,13 @@ class RoutePlan:
     channels: tuple[str, ...]  # union over matching routes (`continue: true`), in order, no repeats
     notify: bool  # False for routes with `escalate: false` (e.g. Watchdog): never escalated or notified
     next_action_at: dt.datetime | None
+    # Beside each of `channels`, the person target it pages ("schedule:…", "person:…"), None for a plain channel;
+    # empty when no channel pages a person.
+    targets: tuple[str | None, ...] = ()
+
+    def paged(self) -> tuple[tuple[str, str | None], ...]:
+        """(channel, target) for each channel told."""
+        return tuple(zip(self.channels, self.targets or (None,) * len(self.channels)))
 
 
 def plan_route(config: Config, labels: Mapping[str, str], level: Level, now: dt.datetime) -> RoutePlan:
@@ -32,8 +39,10 @@ def plan_route(config: Config, labels: Mapping[str, str], level: Level, now: dt.
     first = routes[0]
     if not escalates(config, first, labels):
         return RoutePlan(level, first.name, (), False, None)
-    return RoutePlan(level, first.name, channels_at(config, routes, level), True,
-                     next_action_at(first.policy(level), level, now))
+    paged = paged_at(config, routes, level)
+    targets = tuple(t for _, t in paged) if any(t for _, t in paged) else ()
+    return RoutePlan(level, first.name, tuple(c for c, _ in paged), True,
+                     next_action_at(first.policy(level), level, now), targets)
 
 
 def escalates(config: Config, route: ResolvedRoute, labels: Mapping[str, str]) -> bool:
@@ -53,6 +62,22 @@ def channels_at(config: Config, routes: Sequence[ResolvedRoute], level: Level) -
             if name not in channels and accepts_level(config, name, level):
                 channels.append(name)
     return tuple(channels)
+
+
+def paged_at(config: Config, routes: Sequence[ResolvedRoute], level: Level) -> tuple[tuple[str, str | None], ...]:
+    """Every channel told at `level` with the person target it pages: per matched route, its plain channels
+    (target None), then each schedule's or person's `via` channels (target "schedule:<name>" / "person:<name>").
+    A channel is told once per level (one message per channel and level): the first mention wins."""
+    told: dict[str, str | None] = {}
+    for route in routes:
+        if not route.escalate:
+            continue
+        pairs = [(name, None) for name in route.channels_for(level)]
+        pairs += [(name, t.target) for t in route.targets_for(level) for name in t.via]
+        for name, target in pairs:
+            if name not in told and accepts_level(config, name, level):
+                told[name] = target
+    return tuple(told.items())
 
 
 def accepts_level(config: Config, channel: str, level: Level | str) -> bool:

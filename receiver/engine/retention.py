@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..config import Config
 from ..statistics import write_rollups as rollups
-from ..store import replay_guards
+from ..store import maintenance, replay_guards, schedule_overrides
 from ..store import expiry as store
 from ..store.db import is_sqlite, read_transaction
 from ..store.write_port import Writes
@@ -134,12 +134,15 @@ def purge_replay_guards(writes: Writes, now: dt.datetime) -> replay_guards.Purge
 def run_retention(writes: Writes, config: Config, now: dt.datetime, *, budget: float | None = 300.0,
                   should_stop: Callable[[], bool] | None = None) -> RetentionResult:
     """Automatic retention: history older than `retention.days` (whole UTC days) goes, rolled up first; expired
-    replay guards (revoked sessions, PagerDuty event ids) go too.
+    replay guards (revoked sessions, PagerDuty event ids) and schedule overrides that ended before the cutoff go too.
 
     Call about once an hour; when the result is not `complete` (a first run on a large history stops after
     `budget` seconds), call again soon. Safe in several engines at once."""
     purge_replay_guards(writes, now)
     cutoff = cutoff_for(now, dt.timedelta(days=config.retention.days))
+    with writes.transaction() as conn:  # overrides that ended as long ago as the history retention keeps
+        schedule_overrides.purge_ended(conn, cutoff)
+        maintenance.purge_ended(conn, cutoff)  # and maintenance windows
     result = purge(writes, cutoff, budget=budget, should_stop=should_stop)
     if result.counts.alerts or result.counts.notifications:
         log.info("retention deleted old history", extra={"cutoff": iso(cutoff), "alerts": result.counts.alerts,

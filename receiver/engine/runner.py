@@ -29,6 +29,7 @@ from . import deadman, reconcile, silences
 from .delivery import Dispatcher
 from .reload import apply_routes
 from .retention import run_retention
+from .sla_breaches import check_breaches
 from .tick import tick
 
 log = logging.getLogger("receiver.engine")
@@ -84,7 +85,13 @@ class EngineRunner:
 
     def tick_once(self) -> None:
         started = time.perf_counter()
-        result = tick(self.writes, self.config, self.clock.now())
+        now = self.clock.now()
+        # Breaches first: an occurrence that escalates in this tick has breached its level's ack target when
+        # the escalation comes at or after it (the breach is stamped at its exact moment either way).
+        breaches = check_breaches(self.writes, self.config, now)
+        for (level, target), n in breaches.breaches.items():
+            self.metrics.sla_breaches.labels(level=level, target=target).inc(n)
+        result = tick(self.writes, self.config, now)
         for (from_level, to_level), n in result.escalations.items():
             self.metrics.escalations.labels(from_level=from_level, to_level=to_level).inc(n)
         if result.repeats or result.resumed:

@@ -18,14 +18,16 @@ from sqlalchemy.engine import Connection
 
 from ..config import Config
 from ..config.routes import ResolvedRoute
-from ..domain import EventKind, Level
+from ..config.sla_targets import VISITED, flag as sla_flag
+from ..domain import EventKind, Level, NotificationKind
 from ..store import outbox
 from ..store import timers
 from ..store.alerts import NewEvent, insert_events
 from ..store.db import read_transaction
 from ..store.write_port import Writes
+from . import mutes
 from .escalation import Action, Step, due_step
-from .plan import channels_at, message_key
+from .plan import message_key, paged_at
 from .routing import match_routes
 
 log = logging.getLogger("receiver.engine")
@@ -39,6 +41,8 @@ class TickResult:
     repeats: int = 0
     resumed: int = 0
     messages: int = 0
+    muted: int = 0  # muted now (engine/mutes.py): their clock waits
+    unmuted: int = 0  # their mute ended: told at their level again
 
     @property
     def changed(self) -> int:
@@ -56,8 +60,15 @@ def tick(writes: Writes, config: Config, now: dt.datetime) -> TickResult:
     by_name, default = routes_by_name(config)
     with read_transaction(writes.db) as conn:
         groups = timers.due_groups(conn, now)
+        muting = mutes.Muting.load(conn, config, now) if groups else None  # windows read once per tick
     for group in groups:
         route = by_name.get(group.route, default)  # a route a reload removed: the default's timers
+        muted, unmuted, messages = mutes.settle_due(writes, config, muting, group, route, now=now, limit=BATCH,
+                                                    notify=notify, step_values=step_values)
+        result.muted, result.unmuted, result.messages = (result.muted + muted, result.unmuted + unmuted,
+                                                         result.messages + messages)
+        if group.muted:
+            continue  # settled: extended or unmuted
         step = due_step(route, Level(group.level), acked=group.acked)
         while True:
             with writes.transaction() as conn:
@@ -67,9 +78,10 @@ def tick(writes: Writes, config: Config, now: dt.datetime) -> TickResult:
             _count(result, step, len(changed))
             if len(changed) < BATCH:
                 break
-    if result.changed:
+    if result.changed or result.muted or result.unmuted:
         log.info("tick", extra={"escalated": sum(result.escalations.values()), "repeated": result.repeats,
-                                "resumed": result.resumed, "messages": result.messages})
+                                "resumed": result.resumed, "messages": result.messages, "muted": result.muted,
+                                "unmuted": result.unmuted})
     return result
 
 
@@ -81,19 +93,24 @@ def step_values(step: Step, now: dt.datetime) -> dict[str, Any]:
     values: dict[str, Any] = {"updated_at": now, "timer_started_at": now,
                               "next_action_at": None if step.next_delay is None else now + step.next_delay}
     if step.action is Action.ESCALATE:
-        values.update(level=step.to_level.value, level_entered_at=now, escalation_count=a.escalation_count + 1)
+        values.update(level=step.to_level.value, level_entered_at=now, escalation_count=a.escalation_count + 1,
+                      sla_flags=a.sla_flags.op("|")(sla_flag(step.to_level, VISITED)))
     elif step.action is Action.REPEAT:
         values.update(repeat_count=a.repeat_count + 1)
     elif step.action is Action.RESUME:
         values.update(acked_at=None, acked_by=None, ack_expires_at=None, level_entered_at=now,
                       repeat_count=a.repeat_count + 1)
+    if step.action in (Action.ESCALATE, Action.RESUME):  # a new level stint: its SLA clock starts anew
+        values.update(sla_ack_breached_at=None, sla_resolve_breached_at=None)
     return values
 
 
 def notify(conn: Connection, config: Config, rows: Iterable[Any], step: Step, *, now: dt.datetime, actor: str,
-           comment: str | None = None, event_kind: EventKind | None = None) -> int:
-    """Events and notification intents for occurrences a step just changed (rows as returned by timers)."""
-    kind = step.notification_kind
+           comment: str | None = None, event_kind: EventKind | None = None,
+           notification_kind: NotificationKind | None = None) -> int:
+    """Events and notification intents for occurrences a step just changed (rows as returned by timers);
+    `notification_kind` overrides the step's (an unmuted alert's first page is "firing")."""
+    kind = notification_kind or step.notification_kind
     event_kind = event_kind or step.event_kind
     routes = config.resolved_routes()
     events: list[NewEvent] = []
@@ -106,10 +123,10 @@ def notify(conn: Connection, config: Config, rows: Iterable[Any], step: Step, *,
                                    details={"repeat": repeat_no} if step.bumps_repeat else None))
         if kind is None:
             continue
-        for channel in channels_at(config, match_routes(routes, row.labels or {}), step.to_level):
+        for channel, target in paged_at(config, match_routes(routes, row.labels or {}), step.to_level):
             intents.append(outbox.Intent(row.id, channel, kind.value, step.to_level.value, row.group_id,
                                          row.group_key, repeat_no=repeat_no,
-                                         message_key=message_key(config, channel, row.id)))
+                                         message_key=message_key(config, channel, row.id), target=target))
     insert_events(conn, events)
     return len(outbox.enqueue(conn, intents, now=now).message_ids)
 

@@ -22,9 +22,11 @@ class Step:
     level: Level
     kind: str  # firing | escalated | repeat
     channels: tuple[str, ...]
+    targets: tuple[str | None, ...] = ()  # beside each channel, the schedule or person it pages (plan.RoutePlan)
 
     def __str__(self) -> str:
-        return f"+{format_duration(self.after)} {self.level.value} {self.kind} → {', '.join(self.channels) or '(nobody)'}"
+        told = [f"{c} ({t})" if t else c for c, t in zip(self.channels, self.targets or (None,) * len(self.channels))]
+        return f"+{format_duration(self.after)} {self.level.value} {self.kind} → {', '.join(told) or '(nobody)'}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +52,7 @@ def escalation_timeline(config: Config, labels: Mapping[str, str], *, repeats: i
     shown_repeats = 0
     while True:
         plan = plan_route(config, labels, level, at)
-        steps.append(Step(at - origin, level, kind, plan.channels))
+        steps.append(Step(at - origin, level, kind, plan.channels, plan.targets))
         if plan.next_action_at is None:
             break
         if level is Level.L1:

@@ -5,6 +5,7 @@ Read side:
 - read_summary     counts, MTTA/MTTR, escalations, notification outcomes over a period (`summary`), counts per
                    time slot for trends (`slot_counts`), escalations by level pair; where the numbers come from
 - read_top         top lists (count, duration, escalations, noise) and flapping fingerprints
+- read_sla         SLA compliance per level, target and service (the summary's `sla`)
 - read_aggregates  reading the pre-aggregates and rollups: a period's plan (aggregate rows vs raw rows), their sums
 - read_correlations  occurrences related to one (same group, instance, service; manual links)
 - read_export      the filtered history streamed as CSV, JSON or NDJSON

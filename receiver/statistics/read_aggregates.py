@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from ..store.models import STATS_HIST_BUCKETS, Alert, AlertRollup, AlertStats, AlertStatsByAlert, AlertStatsRepeat
+from ..store.models import (STATS_HIST_BUCKETS, Alert, AlertRollup, AlertStats, AlertStatsByAlert, AlertStatsRepeat,
+                            AlertStatsSla)
 from . import write_rollups as rollups
 from .write_aggregates import (FIRING, MTTA_BUCKETS, MTTR_BUCKETS, NOTIFICATION_STATUSES, RESOLVED, SPAN_DAY,
                                SPAN_HOUR, UTC, ceil_day, ceil_hour, floor_day, floor_hour, read_state, rollup_floor)
@@ -26,6 +27,7 @@ _stats = AlertStats.__table__
 _by_alert = AlertStatsByAlert.__table__
 _repeats = AlertStatsRepeat.__table__
 _rollups = AlertRollup.__table__
+_sla = AlertStatsSla.__table__
 
 MAX_LISTED_IDS = 10000  # raw ids a plan sends as parameters; more go as a subquery
 
@@ -214,6 +216,14 @@ def read_slots(conn: Connection, p: Plan, filters: list, group_by: str | None) -
                                          .where(clause, *filters).group_by(t.bucket, sa.text("k"))):
             out[(bucket, k)] = out.get((bucket, k), 0) + int(n)
     return out
+
+
+def sla_where(p: Plan, services: Sequence[str], severities: Sequence[str], levels: Sequence[str]) -> list:
+    """The WHERE of alert_stats_sla's rows of the plan's ranges (day and hour rows never overlap: one OR) with
+    these filters, for read_sla.py's GROUP BY."""
+    t = _sla.c
+    return [sa.or_(*_bucket_where(_sla, p)),
+            *_in_filters((t.service, services), (t.severity, severities), (t.level, levels))]
 
 
 def by_alert_selects(p: Plan, services: Sequence[str], alertnames: Sequence[str]) -> list:

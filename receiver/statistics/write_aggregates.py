@@ -4,7 +4,9 @@ Reading them is read_aggregates.py. Tables (store/models.py): `alert_stats` per 
 service, severity, final level) with counts, MTTA/MTTR sums and histograms (write_rollups.py's 61 buckets, one
 integer column each so SQL sums them), escalations and notification outcomes; `alert_stats_by_alert` per (hour
 or day, alertname, service) for the top lists; `alert_stats_repeats`, the occurrences that started within a day
-of their fingerprint's previous one (the only flapping candidates). Day rows are the sums of their 24 hour rows.
+of their fingerprint's previous one (the only flapping candidates); `alert_stats_sla` per (hour or day, and every
+column SLA compliance groups by: route, service, severity, level, ack state, sla_flags) for read_sla.py. Day rows are
+the sums of their 24 hour rows.
 
 Dimensions, for cardinality: every filter of summary, trends and health (service, severity, level; status through
 "all resolved") is a column of `alert_stats`, and alertname is not — with it, rows would number nearly the
@@ -46,7 +48,7 @@ from sqlalchemy.engine import Connection
 
 from ..config import Config
 from ..store.models import (STATS_HIST_BUCKETS, Alert, AlertRollup, AlertStats, AlertStatsByAlert, AlertStatsRepeat,
-                            Notification, NotificationItem, ReceiverState)
+                            AlertStatsSla, Notification, NotificationItem, ReceiverState)
 from ..store.sql import insert_ignore
 from ..store.types import UTCDateTime
 from . import write_rollups as rollups
@@ -64,6 +66,7 @@ _alerts = Alert.__table__
 _stats = AlertStats.__table__
 _by_alert = AlertStatsByAlert.__table__
 _repeats = AlertStatsRepeat.__table__
+_sla = AlertStatsSla.__table__
 _items = NotificationItem.__table__
 _messages = Notification.__table__
 _state = ReceiverState.__table__
@@ -311,7 +314,9 @@ def _rebuild_hour_rows(conn: Connection, ranges, watermark: dt.datetime) -> int:
     conn.execute(sa.delete(_stats).where(_stats.c.span == SPAN_HOUR, _in_ranges(_stats.c.bucket, ranges)))
     conn.execute(sa.delete(_by_alert).where(_by_alert.c.span == SPAN_HOUR, _in_ranges(_by_alert.c.bucket, ranges)))
     conn.execute(sa.delete(_repeats).where(_in_ranges(_repeats.c.starts_at, ranges)))
+    conn.execute(sa.delete(_sla).where(_sla.c.span == SPAN_HOUR, _in_ranges(_sla.c.bucket, ranges)))
     where = [settled(watermark), _in_ranges(c.starts_at, ranges)]
+    _insert_sla_hours(conn, where)
 
     # One row per settled occurrence with everything the sums need, computed once (MATERIALIZED: SQLite would
     # otherwise inline the bucket search into each of the 122 histogram sums).
@@ -365,12 +370,27 @@ def _rebuild_hour_rows(conn: Connection, ranges, watermark: dt.datetime) -> int:
         _stats.c.span == SPAN_HOUR, _in_ranges(_stats.c.bucket, ranges))).scalar_one()
 
 
+def _insert_sla_hours(conn: Connection, where: list) -> None:
+    """alert_stats_sla's hour rows: the GROUP BY read_sla.py runs over raw rows, per hour. `escalate: false`
+    occurrences are left out: they are never in an SLA population."""
+    c = _alerts.c
+    hour = truncate(conn, c.starts_at, "hour")
+    keys = [hour, c.route, c.service, c.severity, c.level, sa.case((c.acked_at.is_(None), 1), else_=0),
+            sa.case((c.first_acked_at.is_not(None), 1), else_=0), c.sla_flags]
+    conn.execute(sa.insert(_sla).from_select(
+        ["span", "bucket", "route", "service", "severity", "level", "unacked", "ever_acked", "sla_flags",
+         "occurrences"],
+        sa.select(sa.literal(SPAN_HOUR), *keys, sa.func.count()).where(*where, c.escalate).group_by(*keys)))
+
+
 def _rebuild_day_rows(conn: Connection, ranges) -> None:
     """Day rows = the sums of their hour rows."""
     for table, keys, summed, maxed in (
             (_stats, ("service", "severity", "level"), STATS_COUNTERS + STATS_SUMS + MTTA_BUCKETS + MTTR_BUCKETS, ()),
             (_by_alert, ("alertname", "service"), ("occurrences", "escalations", "noisy", "duration_sum"),
-             ("duration_max",))):
+             ("duration_max",)),
+            (_sla, ("route", "service", "severity", "level", "unacked", "ever_acked", "sla_flags"), ("occurrences",),
+             ())):
         t = table.c
         conn.execute(sa.delete(table).where(t.span == SPAN_DAY, _in_ranges(t.bucket, ranges)))
         day = truncate(conn, t.bucket, "day")
@@ -383,7 +403,7 @@ def _rebuild_day_rows(conn: Connection, ranges) -> None:
 def drop_before(conn: Connection, floor: dt.datetime) -> int:
     """Delete the rows of hours before `floor` (rolled up by retention: never read from here again)."""
     n = 0
-    for table in (_stats, _by_alert):
+    for table in (_stats, _by_alert, _sla):
         for span in (SPAN_HOUR, SPAN_DAY):  # span first: a range of the primary key, cheap when nothing is left
             n += conn.execute(sa.delete(table).where(table.c.span == span, table.c.bucket < floor)).rowcount
     n += conn.execute(sa.delete(_repeats).where(_repeats.c.starts_at < floor)).rowcount

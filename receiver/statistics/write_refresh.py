@@ -94,7 +94,7 @@ def is_postgresql(db: Engine) -> bool:
 
 def _analyze(db: Engine) -> None:
     with db.connect() as conn:
-        conn.exec_driver_sql("ANALYZE alert_stats, alert_stats_by_alert, alert_stats_repeats")
+        conn.exec_driver_sql("ANALYZE alert_stats, alert_stats_by_alert, alert_stats_repeats, alert_stats_sla")
         conn.commit()
 
 

@@ -74,9 +74,13 @@ class Alert(Base):
     # On-call (migration 0008). While muted (a route's time interval, a maintenance window) nothing is sent and the
     # escalation clock waits: next_action_at is the end of the mute, when the alert is told at its level again.
     muted_until: Mapped[dt.datetime | None]
-    # SLA breaches of the current level stint (engine/sla.py): set once per target, cleared when the level changes.
+    # SLA breaches of the current level stint (engine/sla_breaches.py): set once per target, cleared when the
+    # level changes.
     sla_ack_breached_at: Mapped[dt.datetime | None]
     sla_resolve_breached_at: Mapped[dt.datetime | None]
+    # Every level the occurrence was at, acknowledged at, and breached a target at (config/sla_targets.py FLAGS):
+    # SLA compliance reads it with one GROUP BY, never the events. Only bits are ever added.
+    sla_flags: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     __table_args__ = (
         UniqueConstraint("fingerprint", "starts_at"),
@@ -416,4 +420,4 @@ class AlertStatsRepeat(Base):
     __table_args__ = (Index("ix_alert_stats_repeats_starts_at", "starts_at"),)
 
 
-from .oncall_models import MaintenanceWindow, ScheduleOverride  # noqa: E402,F401 (one metadata)
+from .oncall_models import AlertStatsSla, MaintenanceWindow, ScheduleOverride  # noqa: E402,F401 (one metadata)

@@ -1,5 +1,5 @@
 """On-call tables (migration 0008): schedule overrides and maintenance windows, made at run time through the API
-and shared by every replica through the database."""
+and shared by every replica through the database; and the SLA compliance aggregate the statistics refresh writes."""
 
 from __future__ import annotations
 
@@ -43,3 +43,25 @@ class MaintenanceWindow(Base):
     ended_early_by: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
 
     __table_args__ = (Index("ix_maintenance_windows_end_at", "end_at"),)
+
+
+class AlertStatsSla(Base):
+    """Settled occurrences of `escalate` routes counted per UTC hour (span 1) and day (span 24) of `starts_at` and
+    every column SLA compliance groups raw rows by (statistics/read_sla.py): what it needs of a month without
+    reading a month of occurrences. Written only by the aggregate refresh, like alert_stats. No status column: a
+    settled occurrence is resolved."""
+
+    __tablename__ = "alert_stats_sla"
+
+    span: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    bucket: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    route: Mapped[str] = mapped_column(String(INDEXED_TEXT), primary_key=True)
+    service: Mapped[str] = mapped_column(String(INDEXED_TEXT), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(INDEXED_TEXT), primary_key=True)
+    level: Mapped[str] = mapped_column(String(2), primary_key=True)  # the level now (at resolution)
+    unacked: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # 1: acked_at is null
+    ever_acked: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # 1: first_acked_at is set
+    sla_flags: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    occurrences: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = {"sqlite_with_rowid": False}  # clustered on the key, as alert_stats: a period is one range

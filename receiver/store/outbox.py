@@ -44,6 +44,7 @@ class Intent:
     repeat_no: int = 0
     message_key: str = ""  # defaults to group_id; per-alert for channels that never group (PagerDuty)
     at: dt.datetime | None = None  # when the intent arose, if not the `now` of enqueue (several snapshots at once)
+    target: str | None = None  # the person it pages through `channel`: "schedule:<name>", "person:<name>"; None: `to:`
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,9 +58,11 @@ def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) ->
     """Create the messages and intents in a handful of statements, whatever the number of alerts."""
     if not intents:
         return Enqueued([], 0)
-    grouped: dict[tuple[str, str, str, str], list[Intent]] = defaultdict(list)
+    grouped: dict[tuple[str, str, str, str, str | None], list[Intent]] = defaultdict(list)
     for intent in intents:
-        grouped[(intent.message_key or intent.group_id, intent.channel, intent.kind, intent.level)].append(intent)
+        # The target too: notices of one group may go to different people (paged before and after a handoff).
+        grouped[(intent.message_key or intent.group_id, intent.channel, intent.kind, intent.level,
+                 intent.target)].append(intent)
     keys = list(grouped)
     message_rows = [
         {
@@ -72,9 +75,10 @@ def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) ->
             "attempts": 0,
             "created_at": at,
             "next_attempt_at": at,
+            "target": target,
         }
         for key in keys
-        for (_, channel, kind, level) in [key]
+        for (_, channel, kind, level, target) in [key]
         for at in [grouped[key][0].at or now]
     ]
     message_ids = insert_returning_ids(conn, _messages, message_rows)
@@ -106,20 +110,36 @@ def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) ->
 
 def told_channels(conn: Connection, alert_ids: Sequence[int]) -> dict[int, set[str]]:
     """The channels that were told about each alert (any intent not given up on), for resolution notices."""
-    told: dict[int, set[str]] = defaultdict(set)
+    return {alert_id: set(channels) for alert_id, channels in told_targets(conn, alert_ids).items()}
+
+
+def told_targets(conn: Connection, alert_ids: Sequence[int]) -> dict[int, dict[str, str | None]]:
+    """The channels that were told about each alert (any intent not given up on), each with where its notice
+    goes: None for the channel's `to:`; for a channel that paged a person, that person ("person:<name>", the last
+    one paged, however the schedule has handed off since), or the target itself while no attempt has resolved
+    one yet. One query per 900 alerts."""
+    told: dict[int, dict[str, str | None]] = defaultdict(dict)
+    paged: set[tuple[int, str]] = set()  # (alert, channel) whose notice goes to a person recorded as paged
     for part in chunks(list(alert_ids), 900):
+        # Grouped: an alert repeated for days has many messages per channel but few distinct addressees.
+        last = sa.func.max(_messages.c.id).label("last")
         rows = conn.execute(
-            sa.select(_items.c.alert_id, _items.c.channel)
+            sa.select(_items.c.alert_id, _items.c.channel, _messages.c.target, _messages.c.person, last)
             .join(_messages, _messages.c.id == _items.c.notification_id)
             .where(
                 _items.c.alert_id.in_(part),
                 _items.c.kind != "resolved",
                 _messages.c.status != NotificationStatus.DEAD.value,
             )
-            .distinct()
+            .group_by(_items.c.alert_id, _items.c.channel, _messages.c.target, _messages.c.person)
         )
-        for row in rows:
-            told[row.alert_id].add(row.channel)
+        for row in sorted(rows, key=lambda r: r.last):
+            key = (row.alert_id, row.channel)
+            if row.target is not None and row.person is not None:
+                told[row.alert_id][row.channel] = f"person:{row.person}"
+                paged.add(key)
+            elif key not in paged:
+                told[row.alert_id][row.channel] = row.target
     return told
 
 
@@ -139,6 +159,7 @@ class Claimed:
     attempts: int
     created_at: dt.datetime
     give_up_at: dt.datetime | None
+    target: str | None = None  # "schedule:<name>" | "person:<name>": resolved to a person at send (engine/paging.py)
 
 
 def _due(now: dt.datetime, skip_channels: Sequence[str]) -> list[Any]:
@@ -164,7 +185,8 @@ def claim_due(conn: Connection, *, now: dt.datetime, worker: str, lease: dt.time
     stmt = (sa.update(_messages).where(_messages.c.id.in_(pick.scalar_subquery()), *where)
             .values(claimed_by=worker[:200], claimed_until=now + lease)
             .returning(_messages.c.id, _messages.c.channel, _messages.c.kind, _messages.c.level,
-                       _messages.c.group_key, _messages.c.attempts, _messages.c.created_at, _messages.c.give_up_at))
+                       _messages.c.group_key, _messages.c.attempts, _messages.c.created_at, _messages.c.give_up_at,
+                       _messages.c.target))
     rows = [Claimed(*row) for row in conn.execute(stmt)]
     return sorted(rows, key=lambda c: c.id)
 
@@ -197,6 +219,8 @@ class Outcome:
     next_attempt_at: dt.datetime | None = None
     error: str | None = None
     duration_ms: int | None = None
+    person: str | None = None  # whom a message with a target paged, and why them: rotation | override | person
+    person_source: str | None = None
 
 
 def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set[int]:
@@ -206,7 +230,8 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set
     sent = NotificationStatus.SENT.value
     rows = [{"id": o.id, "status": o.status, "next_attempt_at": o.next_attempt_at,
              "attempted": int(o.attempted), "at": o.at, "duration_ms": o.duration_ms, "sent": int(o.status == sent),
-             "last_error": None if o.status == sent else (o.error[:2000] if o.error else None)}
+             "last_error": None if o.status == sent else (o.error[:2000] if o.error else None),
+             "person": o.person, "person_source": o.person_source}
             for o in outcomes]
     t = _messages.name
     placeholder = "%s" if conn.dialect.name == "postgresql" else "?"
@@ -219,7 +244,9 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set
             f"last_attempt_at = CASE WHEN v.attempted = 1 THEN v.at ELSE {t}.last_attempt_at END, "
             f"last_duration_ms = CASE WHEN v.attempted = 1 THEN v.duration_ms ELSE {t}.last_duration_ms END, "
             f"sent_at = CASE WHEN v.sent = 1 THEN v.at ELSE {t}.sent_at END, "
-            f"last_error = v.last_error"),
+            f"last_error = v.last_error, "
+            # An attempt that found nobody keeps the person an earlier attempt paged (None: not a person's message).
+            f"person = COALESCE(v.person, {t}.person), person_source = COALESCE(v.person_source, {t}.person_source)"),
         where=f"{t}.claimed_by = {placeholder}", where_params=[worker[:200]]))
 
 

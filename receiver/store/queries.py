@@ -79,9 +79,12 @@ def where_clauses(f: AlertFilter) -> list:
     return clauses
 
 
+_INTERNAL = frozenset({"sla_flags"})  # bookkeeping for SLA statistics, not a fact of the alert to answer with
+
+
 def alert_to_dict(row: Any) -> dict[str, Any]:
     m = row._mapping
-    out = {k: m[k] for k in m.keys()}
+    out = {k: m[k] for k in m.keys() if k not in _INTERNAL}
     for key, value in out.items():
         if isinstance(value, dt.datetime):
             out[key] = iso(value)
@@ -147,7 +150,7 @@ def _deliveries(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
     m = _messages.c
     rows = conn.execute(
         sa.select(m.id, m.channel, m.kind, m.level, m.status, m.attempts, m.created_at, m.sent_at, m.last_attempt_at,
-                  m.last_error)
+                  m.last_error, m.target, m.person, m.person_source)
         .join(_items, _items.c.notification_id == m.id).where(_items.c.alert_id == alert_id).order_by(m.id))
     return [{
         "id": f"notification:{r.id}",
@@ -158,7 +161,10 @@ def _deliveries(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
         "from_level": None,
         "to_level": r.level or None,
         "details": {"notification_id": r.id, "channel": r.channel, "kind": r.kind, "status": r.status,
-                    "attempts": r.attempts, **({"error": r.last_error} if r.last_error else {})},
+                    "attempts": r.attempts, **({"error": r.last_error} if r.last_error else {}),
+                    # A message to a schedule or person: whom it paged, and why them (rotation, override, person).
+                    **({"target": r.target, "person": r.person, "person_source": r.person_source}
+                       if r.target else {})},
     } for r in rows]
 
 

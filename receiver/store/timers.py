@@ -32,30 +32,45 @@ class DueGroup:
     level: str
     acked: bool
     count: int
+    muted: bool = False  # muted_until is set: a mute (engine/mutes.py) ran to its end, not a level's timer
+
+
+def still_due(group: DueGroup, now: dt.datetime) -> list[Any]:
+    """The conditions of an occurrence still due in `group` (for conditional updates)."""
+    return [_alerts.c.next_action_at <= now, _FIRING, _alerts.c.route == group.route, _alerts.c.level == group.level,
+            _alerts.c.acked_at.is_not(None) if group.acked else _alerts.c.acked_at.is_(None),
+            _alerts.c.muted_until.is_not(None) if group.muted else _alerts.c.muted_until.is_(None)]
 
 
 def due_groups(conn: Connection, now: dt.datetime) -> list[DueGroup]:
     """(route, level, acked) of every occurrence whose timer has passed: a range scan of the partial index on
     next_action_at, so the cost follows the number due, not the number open."""
     acked = (_alerts.c.acked_at.is_not(None)).label("acked")
+    muted = (_alerts.c.muted_until.is_not(None)).label("muted")
     rows = conn.execute(
-        sa.select(_alerts.c.route, _alerts.c.level, acked, sa.func.count().label("n"))
+        sa.select(_alerts.c.route, _alerts.c.level, acked, muted, sa.func.count().label("n"))
         .where(_alerts.c.next_action_at <= now, _FIRING)
-        .group_by(_alerts.c.route, _alerts.c.level, acked)
+        .group_by(_alerts.c.route, _alerts.c.level, acked, muted)
     )
-    return [DueGroup(r.route, r.level, bool(r.acked), r.n) for r in rows]
+    return [DueGroup(r.route, r.level, bool(r.acked), r.n, bool(r.muted)) for r in rows]
 
 
 def advance_due(conn: Connection, group: DueGroup, *, now: dt.datetime, values: dict[str, Any],
                 limit: int) -> list[Any]:
     """Apply `values` to at most `limit` due occurrences of `group`, conditionally; returns the changed rows."""
-    still = [_alerts.c.next_action_at <= now, _FIRING, _alerts.c.route == group.route, _alerts.c.level == group.level,
-             _alerts.c.acked_at.is_not(None) if group.acked else _alerts.c.acked_at.is_(None)]
+    still = still_due(group, now)
     claim = sa.select(_alerts.c.id).where(*still).order_by(_alerts.c.next_action_at).limit(limit)
     if conn.dialect.name == "postgresql":
         claim = claim.with_for_update(skip_locked=True)
     stmt = sa.update(_alerts).where(_alerts.c.id.in_(claim.scalar_subquery()), *still).values(**values)
     return list(conn.execute(stmt.returning(*_RETURNED)))
+
+
+def due_rows(conn: Connection, group: DueGroup, *, now: dt.datetime, after_id: int, limit: int) -> list[Any]:
+    """id and labels of at most `limit` due occurrences of `group` with ids above `after_id`, by id (engine/mutes.py
+    pages through a group this way when maintenance windows decide alert by alert)."""
+    return list(conn.execute(sa.select(_alerts.c.id, _alerts.c.labels)
+                             .where(*still_due(group, now), _alerts.c.id > after_id).order_by(_alerts.c.id).limit(limit)))
 
 
 def update_open(conn: Connection, ids: Sequence[int], *, where: Sequence[Any] = (), values: dict[str, Any]) -> list[Any]:
@@ -93,7 +108,7 @@ def retime_open(conn: Connection, *, route: str, level: str, delay: dt.timedelta
     next_at = sa.null() if delay is None else _shifted(conn, started, delay)
     stmt = (sa.update(_alerts)
             .where(_alerts.c.route == route, _alerts.c.level == level, _FIRING, _alerts.c.acked_at.is_(None),
-                   _alerts.c.escalate)
+                   _alerts.c.escalate, _alerts.c.muted_until.is_(None))  # a muted one waits for its mute's end
             .values(next_action_at=next_at, updated_at=now))
     return conn.execute(stmt).rowcount
 
@@ -105,6 +120,9 @@ def _shifted(conn: Connection, column, delay: dt.timedelta):
         return column + sa.literal(delay)
     # SQLite stores UTCDateTime as 'YYYY-MM-DD HH:MM:SS.ffffff' text; strftime keeps that shape.
     return sa.func.strftime("%Y-%m-%d %H:%M:%f000", column, f"{seconds:+.6f} seconds")
+
+
+shifted = _shifted  # engine/sla_breaches.py stamps breach times (level_entered_at + target) with it
 
 
 def mark_first_notified(conn: Connection, ids: Sequence[int], *, at: dt.datetime) -> None:

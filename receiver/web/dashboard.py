@@ -18,11 +18,13 @@ from flask import Blueprint, redirect, render_template, request, send_from_direc
 from werkzeug.datastructures import MultiDict
 
 from .. import __version__, analytics
+from ..config.sla_targets import lookup as sla_lookup
 from ..domain import Role
-from ..statistics import read_summary, read_top
+from ..statistics import read_sla, read_summary, read_top
 from ..store import outbox
 from ..store.queries import AlertFilter, count_alerts, get_alert, iso, list_alerts
-from . import dashboard_actions
+from . import dashboard_actions, dashboard_oncall
+from . import maintenance_api
 from . import dashboard_session as sessions
 from . import dashboard_view as view
 from . import export_api
@@ -124,13 +126,14 @@ def _now_levels():
     svc = services()
     now = svc.clock.now()
     levels = []
+    sla = sla_lookup(svc.config.resolved_routes())  # each row's time left before its level's SLA targets
     with svc.read() as conn:
         for level in view.LEVELS:
             f = AlertFilter(status="firing", levels=(level,))
             alerts, _ = list_alerts(conn, f, limit=NOW_PER_LEVEL)
             total = count_alerts(conn, f) if len(alerts) == NOW_PER_LEVEL else len(alerts)
             acked = sum(1 for a in alerts if a["acked"])
-            levels.append({"level": level, "rows": view.now_rows(alerts, now), "total": total, "acked": acked})
+            levels.append({"level": level, "rows": view.now_rows(alerts, now, sla), "total": total, "acked": acked})
     return levels, now
 
 
@@ -138,7 +141,8 @@ def _now_levels():
 @sessions.guard(Role.READ)
 def now():
     levels, at = _now_levels()
-    return page("dashboard/now.html", nav="now", levels=levels, now=at, can_act=_can_act())
+    return page("dashboard/now.html", nav="now", levels=levels, now=at, can_act=_can_act(),
+                oncall=dashboard_oncall.panel(at), maintenance=maintenance_api.panel(at))
 
 
 @route("/now/alerts")
@@ -245,6 +249,7 @@ def statistics():
     starts = analytics.bucket_starts(f.since, f.until, interval, analytics.UTC)
     with svc.read() as conn:
         summary = read_summary.summary(conn, f)
+        sla = read_sla.compliance(conn, f, svc.config)
         top = read_top.top(conn, f, by="count", limit=10, now=now)
         noisy = read_top.top(conn, f, by="noise", limit=10, now=now)
         escalated = read_top.top(conn, f, by="escalations", limit=10, now=now)
@@ -256,8 +261,8 @@ def statistics():
                          title=f"Alerts per {interval} and severity, last {period}")
     table = [(start, [series[k][i] for k in series]) for i, start in enumerate(starts)]
     return page("dashboard/stats.html", nav="stats", period=period, periods=PERIODS, since=f.since, until=f.until,
-                summary=summary, top=top, noisy=noisy, escalated=escalated, health=health, chart=chart,
-                series_keys=list(series), table=table, interval=interval)
+                summary=summary, sla=sla, sla_cols=view.sla_columns(sla), top=top, noisy=noisy, escalated=escalated,
+                health=health, chart=chart, series_keys=list(series), table=table, interval=interval)
 
 
 # --- Delivery --------------------------------------------------------------------------------------------------

@@ -122,6 +122,13 @@ DISTRIBUTION = obj({"count": INT, "mean": nullable(NUM), "p50": nullable(NUM), "
 
 PERIOD = obj({"since": TIME, "until": TIME}, description="occurrences whose starts_at is in [since, until)")
 
+_SLA_TARGET = obj({"target_seconds": {**nullable(NUM), "description": "the default route's target; null: none"},
+                   "met": INT, "breached": INT, "pending": INT, "ended": INT,
+                   "percent": {**nullable(NUM), "description": "met / (met + breached) × 100; null when both are 0"}})
+_SLA_LEVELS = obj({lv: obj({"ack": _SLA_TARGET, "resolve": _SLA_TARGET}) for lv in LEVELS})
+SLA = obj({**_SLA_LEVELS["properties"], "by_service": string_map(_SLA_LEVELS, "the same, per service label")},
+          description="SLA compliance per level and target: definitions in docs/statistics.md, \"SLA compliance\"")
+
 SUMMARY_FIELDS: dict[str, Schema] = {
     "total": INT,
     "by_severity": COUNTS, "by_level": COUNTS, "by_status": COUNTS,
@@ -131,6 +138,7 @@ SUMMARY_FIELDS: dict[str, Schema] = {
     "mttr_seconds": {**ref("Distribution"), "description": "startsAt → resolution"},
     "escalations": obj({"count": INT, "escalated_alerts": INT, "rate": nullable(NUM)}),
     "notifications": obj({"total": INT, "by_status": COUNTS, "failure_rate": nullable(NUM)}),
+    "sla": SLA,
 }
 
 TOP_ROW = obj({"alertname": STR, "service": STR, "count": INT}, {

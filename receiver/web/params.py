@@ -78,7 +78,10 @@ def parse_time(name: str, value: str) -> dt.datetime:
                        parameter=name) from None
     if parsed.tzinfo is None:
         raise ApiError(400, "bad_parameter", f"{name}: {value!r} has no time zone (add Z or an offset)", parameter=name)
-    return parsed.astimezone(dt.timezone.utc)
+    try:
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: no such instant in UTC
+        raise ApiError(400, "bad_parameter", f"{name}: {value!r} is out of range", parameter=name) from None
 
 
 def parse_int(name: str, value: str | None, *, default: int, minimum: int, maximum: int) -> int:

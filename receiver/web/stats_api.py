@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from .. import analytics
 from ..domain import Level, Role
 from ..fields import FieldError, parse_duration
-from ..statistics import read_summary, read_top
+from ..statistics import read_sla, read_summary, read_top
 from ..store.queries import AlertFilter, iso
 from .auth import require
 from .context import services
@@ -62,6 +62,7 @@ def summary():
     sources: set[str] = set()
     with stats_transaction(services()) as conn:
         result = read_summary.summary(conn, f, sources)
+        result["sla"] = read_sla.compliance(conn, f, services().config)
     return jsonify({"period": _period(f), "source": read_summary.source_name(sources), **result})
 
 
@@ -161,6 +162,7 @@ def daily():
     f = AlertFilter(since=since, until=until)
     with stats_transaction(services()) as conn:
         summary_ = read_summary.summary(conn, f)
+        summary_["sla"] = read_sla.compliance(conn, f, services().config)
         top_count = read_top.top(conn, f, by="count", limit=limit, now=now)
         noisy = read_top.top(conn, f, by="noise", limit=limit, now=now)
         escalated = read_top.top(conn, f, by="escalations", limit=limit, now=now)

@@ -65,6 +65,12 @@ POLICY: dict[tuple[str, str], Role | Session | str] = {
     ("/api/v1/reports/daily", "GET"): Role.READ,
     ("/api/v1/oncall", "GET"): Role.READ,
     ("/api/v1/schedules/<name>.ics", "GET"): Role.READ,
+    ("/api/v1/maintenance", "GET"): Role.READ,
+    ("/api/v1/maintenance", "POST"): Role.WRITE,
+    ("/api/v1/maintenance/<int:window_id>/end", "POST"): Role.WRITE,
+    ("/api/v1/schedules/<name>/overrides", "GET"): Role.READ,
+    ("/api/v1/schedules/<name>/overrides", "POST"): Role.WRITE,
+    ("/api/v1/schedules/<name>/overrides/<int:override_id>", "DELETE"): Role.WRITE,
     ("/api/v1/history", "DELETE"): Role.ADMIN,
     ("/-/reload", "POST"): Role.ADMIN,
     # Orchestrators probe these without credentials; they say nothing stored.

@@ -61,6 +61,7 @@ routes:
         "+17m L1 escalated → pd",
         "+32m L1 repeat → pd",
         "then every 15m at L1 until acknowledged or resolved",
+        "sla: L1 ack 5m, resolve 30m; L2 ack 15m, resolve 2h; L3 none",
     ]
     out = run("routes", "test", "-c", str(cfg), "--labels", 'severity="critical"').output.splitlines()
     assert out[:3] == ["routes: default", "level: L1", "+0s L1 firing → pd, slack"]

@@ -1,7 +1,8 @@
 """GET /api/v1/oncall: who is on call in receiver.yml's schedules, at a given moment or the app clock's now; one
 schedule or all; 404 for a schedule nobody configured, 400 for a bad moment or parameter, 401/403 by token.
 
-The answers come from the config alone, so one SQLite file serves (no second backend to run against)."""
+Without overrides the answers come from the config alone, so one migrated SQLite file serves; overrides, on both
+backends, are tested in test_oncall_overrides.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from prometheus_client import CollectorRegistry
 from receiver.app import create_app
 from receiver.clock import FixedClock
 from receiver.config import load_config
+from receiver.store import migrate
+from receiver.store.db import create_db_engine
 
 UTC = dt.timezone.utc
 READ, ADMIN, WEBHOOK = "read-token-0123", "admin-token-4567", "webhook-token-89ab"
@@ -30,6 +33,9 @@ def make_app(tmp_path, clock, **sections):
             **sections}
     path = tmp_path / "receiver.yml"
     path.write_text(yaml.safe_dump(data))
+    engine = create_db_engine(data["database"]["url"])
+    migrate.upgrade(engine)  # the overrides table (none stored here)
+    engine.dispose()
     return create_app(load_config(path, env={}), clock=clock, registry=CollectorRegistry())
 
 
@@ -113,6 +119,7 @@ def test_an_unknown_schedule_is_404_naming_it(api):
     ({"at": "2026-01-05T08:30:00"}, "at"),  # no zone
     ({"at": "2026-13-05T08:30:00Z"}, "at"),
     ({"schedule": "primary-db", "at": "9999-12-31T23:00:00Z"}, "at"),  # the next handoff is past year 9999
+    ({"at": "0001-01-01T00:00:00+01:00"}, "at"),  # no such instant in UTC
     ({"schedule": "primary\x00db"}, "schedule"),
 ])
 def test_a_bad_value_is_400_naming_the_parameter(api, query, parameter):

@@ -411,6 +411,39 @@ def test_every_answer_of_a_realistic_session_matches_the_document(session, clock
     assert "BEGIN:VEVENT" in api.get("/api/v1/schedules/primary-db.ics", query_string={"days": 14}).get_data(as_text=True)
     api.get("/api/v1/schedules/secondary-db.ics", expect=404)
     api.get("/api/v1/schedules/primary-db.ics", query_string={"days": 0}, valid=False, expect=400)
+    # Overrides: made (a start in the past holds from now), seen by who is on call, listed, deleted; what is refused.
+    overrides = "/api/v1/schedules/primary-db/overrides"
+    cover = {"person": "bob", "start": "2026-11-20T00:00:00Z", "end": "2026-11-30T00:00:00Z"}
+    made = api.post(overrides, {**cover, "actor": "erin"}, expect=201).get_json()
+    assert api.get("/api/v1/oncall", query_string={"schedule": "primary-db"}).get_json()["source"] == "override"
+    assert [o["id"] for o in api.get(overrides).get_json()["overrides"]] == [made["id"]]
+    api.post(overrides, {**cover, "person": "mallory"}, expect=400)
+    api.post(overrides, {"person": "bob"}, valid=False, expect=400)
+    api.post(overrides, {**cover, "why": "swap"}, valid=False, expect=400)
+    api.post(overrides, b"bob", content_type="text/plain", valid=False, expect=415)
+    api.post("/api/v1/schedules/secondary-db/overrides", cover, expect=404)
+    api.post(overrides, cover, token=TOKENS["read"], expect=403)
+    api.get("/api/v1/schedules/secondary-db/overrides", expect=404)
+    api.delete(f"{overrides}/{made['id']}", token=TOKENS["read"], expect=403)
+    api.delete(f"{overrides}/{made['id']}", token=TOKENS["write"], expect=204)
+    api.delete(f"{overrides}/{made['id']}", token=TOKENS["write"], expect=404)
+    # Maintenance windows: made, listed, ended early (twice: 409); what is refused.
+    window = api.post("/api/v1/maintenance", {"matchers": ['service="db"'], "end": "2026-11-23T12:00:00Z",
+                                              "comment": "failover"}, expect=201).get_json()
+    api.post("/api/v1/maintenance", {"matchers": ['service="db"'], "start": "2026-11-24T08:00:00Z",
+                                     "end": "2026-11-24T09:00:00Z"}, expect=201)
+    assert [w["state"] for w in api.get("/api/v1/maintenance").get_json()["windows"]] == ["active", "upcoming"]
+    api.post("/api/v1/maintenance", {"matchers": ['service~"db"'], "end": "2026-11-23T12:00:00Z"}, expect=400)
+    api.post("/api/v1/maintenance", {"matchers": [], "end": "2026-11-23T12:00:00Z"}, valid=False, expect=400)
+    api.post("/api/v1/maintenance", {"matchers": ['a="b"'], "end": "2026-11-23T12:00:00Z", "why": 1}, valid=False,
+             expect=400)
+    api.post("/api/v1/maintenance", {"matchers": ['a="b"'], "end": "2026-11-23T12:00:00Z"}, token=TOKENS["read"],
+             expect=403)
+    api.post(f"/api/v1/maintenance/{window['id']}/end", {"actor": "erin"})
+    api.post(f"/api/v1/maintenance/{window['id']}/end", expect=409)
+    api.post("/api/v1/maintenance/999999/end", expect=404)
+    api.get("/api/v1/maintenance", query_string={"all": "true"})
+    api.get("/api/v1/maintenance", query_string={"all": "maybe"}, valid=False, expect=400)
 
     # Correlations, exports, retention.
     assert api.get(f"/api/v1/alerts/{b1}/related", query_string={"window": "1h", "limit": 10}).get_json()["related"]

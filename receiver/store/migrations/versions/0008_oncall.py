@@ -1,5 +1,5 @@
-"""on-call: schedule overrides, maintenance windows, the person a notification paged, mutes and SLA breaches
-(issue #17)
+"""on-call: schedule overrides, maintenance windows, the person a notification paged, mutes, SLA breaches and the
+SLA compliance aggregate (issue #17)
 
 Revision ID: 0008
 Revises: 0007
@@ -54,10 +54,31 @@ def upgrade() -> None:
         batch.add_column(sa.Column('muted_until', _when, nullable=True))
         batch.add_column(sa.Column('sla_ack_breached_at', _when, nullable=True))
         batch.add_column(sa.Column('sla_resolve_breached_at', _when, nullable=True))
+        # Not null with a constant default: no table rewrite on PostgreSQL 11+, a plain ADD COLUMN on SQLite.
+        batch.add_column(sa.Column('sla_flags', sa.Integer(), server_default=sa.text('0'), nullable=False))
+    # Empty until the next statistics refresh fills the hours it re-derives; readers use raw rows for the rest
+    # (statistics/read_sla.py reads it only through the aggregates' plan).
+    op.create_table('alert_stats_sla',
+    sa.Column('span', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('bucket', _when, nullable=False),
+    sa.Column('route', sa.String(length=200), nullable=False),
+    sa.Column('service', sa.String(length=200), nullable=False),
+    sa.Column('severity', sa.String(length=200), nullable=False),
+    sa.Column('level', sa.String(length=2), nullable=False),
+    sa.Column('unacked', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('ever_acked', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('sla_flags', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('occurrences', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('span', 'bucket', 'route', 'service', 'severity', 'level', 'unacked', 'ever_acked',
+                            'sla_flags', name=op.f('pk_alert_stats_sla')),
+    sqlite_with_rowid=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('alert_stats_sla')
     with op.batch_alter_table('alerts') as batch:
+        batch.drop_column('sla_flags')
         batch.drop_column('sla_resolve_breached_at')
         batch.drop_column('sla_ack_breached_at')
         batch.drop_column('muted_until')
