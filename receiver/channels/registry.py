@@ -8,7 +8,9 @@ from pydantic import BaseModel
 
 from receiver.channels.base import Channel, Renderer
 from receiver.channels.email import EmailChannel, EmailSettings
+from receiver.channels.google_chat import GoogleChatChannel, GoogleChatSettings
 from receiver.channels.log import LogChannel, LogSettings
+from receiver.channels.mattermost import MattermostChannel, MattermostSettings
 from receiver.channels.msteams import MsTeamsChannel, MsTeamsSettings
 from receiver.channels.pagerduty import PagerDutyChannel, PagerDutySettings
 from receiver.channels.slack import SlackChannel, SlackSettings
@@ -26,6 +28,8 @@ SETTINGS_BY_TYPE: dict[str, type[BaseModel]] = {
     "twilio_sms": TwilioSmsSettings,
     "msteams": MsTeamsSettings,
     "webhook": WebhookSettings,
+    "mattermost": MattermostSettings,
+    "google_chat": GoogleChatSettings,
 }
 
 CHANNEL_CLASSES: dict[str, type[Channel]] = {
@@ -36,6 +40,8 @@ CHANNEL_CLASSES: dict[str, type[Channel]] = {
     "twilio_sms": TwilioSmsChannel,
     "msteams": MsTeamsChannel,
     "webhook": WebhookChannel,
+    "mattermost": MattermostChannel,
+    "google_chat": GoogleChatChannel,
 }
 
 

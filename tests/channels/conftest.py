@@ -19,6 +19,11 @@ TWILIO_TOKEN = "leak-twilio-auth-token"
 HOOK_URL = "https://hooks.example.org/alerts"
 HOOK_SECRET = "leak-hook-hmac-secret"
 HOOK_AUTH = "Bearer leak-hook-bearer-token"
+MATTERMOST_URL = "https://chat.example.org/hooks/leak-mm-hook-secret-0123456789"
+GCHAT_KEY, GCHAT_TOKEN = "leak-gchat-key-0123456789", "leak-gchat-token-0123456789"
+GCHAT_URL = f"https://chat.googleapis.com/v1/spaces/AAAA1234/messages?key={GCHAT_KEY}&token={GCHAT_TOKEN}"
+# What the channel POSTs to: the webhook URL with the threading option Google documents for replies.
+GCHAT_POST_URL = GCHAT_URL + "&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
 
 SETTINGS: dict[str, dict] = {
     "log": {"type": "log"},
@@ -29,6 +34,8 @@ SETTINGS: dict[str, dict] = {
     "msteams": {"type": "msteams", "webhook_url": TEAMS_URL},
     "webhook": {"type": "webhook", "url": HOOK_URL, "hmac_secret": HOOK_SECRET,
                 "headers": {"Authorization": HOOK_AUTH, "X-Team": "sre"}},
+    "mattermost": {"type": "mattermost", "webhook_url": MATTERMOST_URL},
+    "google_chat": {"type": "google_chat", "webhook_url": GCHAT_URL},
 }
 
 

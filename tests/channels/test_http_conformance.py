@@ -20,7 +20,8 @@ import time_machine
 from receiver.channels.base import DeliveryError
 
 from ..support.messages import make_message
-from .conftest import HOOK_AUTH, HOOK_SECRET, HOOK_URL, PD_KEY, SLACK_URL, TEAMS_URL, TWILIO_SID, TWILIO_TOKEN
+from .conftest import (GCHAT_KEY, GCHAT_POST_URL, GCHAT_TOKEN, GCHAT_URL, HOOK_AUTH, HOOK_SECRET, HOOK_URL,
+                       MATTERMOST_URL, PD_KEY, SLACK_URL, TEAMS_URL, TWILIO_SID, TWILIO_TOKEN)
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -48,6 +49,10 @@ CASES = [
     HttpCase("msteams", TEAMS_URL, 202, (TEAMS_URL, "leak-teams-webhook-secret"),
              lambda base: {"webhook_url": f"{base}/webhookb2/leak-teams-webhook-secret"}),
     HttpCase("webhook", HOOK_URL, 200, (HOOK_SECRET, HOOK_AUTH), lambda base: {"url": f"{base}/alerts"}),
+    HttpCase("mattermost", MATTERMOST_URL, 200, (MATTERMOST_URL, "leak-mm-hook-secret-0123456789"),
+             lambda base: {"webhook_url": f"{base}/hooks/leak-mm-hook-secret-0123456789"}),
+    HttpCase("google_chat", GCHAT_POST_URL, 200, (GCHAT_URL, GCHAT_KEY, GCHAT_TOKEN),
+             lambda base: {"api_url": base, "webhook_url": f"{base}{GCHAT_URL.split('.com', 1)[1]}"}),
 ]
 IDS = [c.kind for c in CASES]
 

@@ -11,10 +11,11 @@ import pytest
 from receiver.channels.text import headline
 
 from ..support.messages import make_message
-from .conftest import HOOK_URL, SLACK_URL, TEAMS_URL, TWILIO_SID
+from .conftest import GCHAT_POST_URL, HOOK_URL, MATTERMOST_URL, SLACK_URL, TEAMS_URL, TWILIO_SID
 
 KINDS = {"sla_ack_breached": "ACK SLA BREACHED", "sla_resolve_breached": "RESOLVE SLA BREACHED"}
-HTTP = {"slack": SLACK_URL, "msteams": TEAMS_URL, "webhook": HOOK_URL,
+HTTP = {"slack": SLACK_URL, "msteams": TEAMS_URL, "webhook": HOOK_URL, "mattermost": MATTERMOST_URL,
+        "google_chat": GCHAT_POST_URL,
         "pagerduty": "https://events.pagerduty.com/v2/enqueue",
         "twilio_sms": f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"}
 

@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 
 from ..support.messages import make_message
-from .conftest import SLACK_URL, TEAMS_URL
+from .conftest import GCHAT_POST_URL, MATTERMOST_URL, SLACK_URL, TEAMS_URL
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,26 @@ def _log(make_channel, mock_http, caplog, message) -> Seen:
     return Seen(len(records), sum(1 for line in text.splitlines() if line.startswith("- ")), text)
 
 
-CHANNELS: dict[str, Callable[..., Seen]] = {"slack": _slack, "email": _email, "msteams": _msteams, "log": _log}
+def _mattermost(make_channel, mock_http, caplog, message) -> Seen:
+    mock_http.post(MATTERMOST_URL, body="ok")
+    make_channel("mattermost").send(message)
+    payloads = [json.loads(call.request.body) for call in mock_http.calls]
+    texts = [p["text"] for p in payloads] + [a["text"] for p in payloads for a in p["attachments"]]
+    fields = [f["value"] for p in payloads for a in p["attachments"] for f in a["fields"]]
+    return Seen(len(payloads), sum(len(p["attachments"]) for p in payloads), "\n".join(texts + fields))
+
+
+def _google_chat(make_channel, mock_http, caplog, message) -> Seen:
+    mock_http.post(GCHAT_POST_URL)
+    make_channel("google_chat").send(message)
+    bodies = [call.request.body for call in mock_http.calls]
+    cards = [json.loads(b)["cardsV2"][0]["card"] for b in bodies]
+    listed = sum(1 for c in cards for s in c["sections"] if "decoratedText" in s["widgets"][0])
+    return Seen(len(bodies), listed, "\n".join(b.decode() for b in bodies))
+
+
+CHANNELS: dict[str, Callable[..., Seen]] = {"slack": _slack, "email": _email, "msteams": _msteams, "log": _log,
+                                            "mattermost": _mattermost, "google_chat": _google_chat}
 
 
 @pytest.mark.parametrize("kind", CHANNELS)

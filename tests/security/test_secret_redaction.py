@@ -24,7 +24,8 @@ from receiver.engine.delivery import Dispatcher
 from receiver.logs import JsonFormatter, redact
 from receiver.render import Renderer
 
-from ..channels.conftest import HOOK_AUTH, HOOK_SECRET, PD_KEY, SLACK_URL, TEAMS_URL, TWILIO_SID, TWILIO_TOKEN
+from ..channels.conftest import (GCHAT_KEY, GCHAT_TOKEN, HOOK_AUTH, HOOK_SECRET, MATTERMOST_URL, PD_KEY, SLACK_URL,
+                                 TEAMS_URL, TWILIO_SID, TWILIO_TOKEN)
 from ..channels.conftest import http, make_channel, mock_http, renderer, template_errors  # noqa: F401 (fixtures)
 from ..channels.test_email import Collector, free_port
 from ..dashboard.support import sign_in
@@ -171,6 +172,10 @@ STRADDLING = [  # (channel, the secret its provider echoes)
     ("twilio_sms", b64(f"{TWILIO_SID}:{TWILIO_TOKEN}")),
     ("webhook", HOOK_SECRET),
     ("webhook", HOOK_AUTH.split()[1]),  # the bearer token without its scheme
+    ("mattermost", MATTERMOST_URL),
+    ("mattermost", MATTERMOST_URL.rsplit("/", 1)[1]),
+    ("google_chat", GCHAT_KEY),
+    ("google_chat", GCHAT_TOKEN),
 ]
 
 
