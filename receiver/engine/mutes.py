@@ -248,6 +248,7 @@ class IngestMutes:
         self._conn, self._nows = conn, nows
         self._windows: list[ActiveWindow] | None = None
         self.muted: dict[int, tuple[Mute, str, dt.datetime]] = {}  # alert id → mute, level, when: see mute()
+        self._closed_fps: dict[int, dict[int, str]] = {}  # per snapshot's decisions: occurrence id → fingerprint
 
     def windows(self) -> list[ActiveWindow]:
         if self._windows is None:
@@ -264,7 +265,11 @@ class IngestMutes:
     def of_closed(self, prepared: Any, decisions: Sequence[Any], alert_id: int, now: dt.datetime) -> dt.datetime | None:
         """Until when the resolution notices of occurrence `alert_id`, closed by this snapshot, are held (None: not
         muted, sent now)."""
-        fp = next((d.alert.fingerprint for d in decisions if d.occurrence_id == alert_id), None)
+        by_id = self._closed_fps.get(id(decisions))
+        if by_id is None:  # once per snapshot, not a scan of its decisions per closed occurrence
+            by_id = self._closed_fps[id(decisions)] = {d.occurrence_id: d.alert.fingerprint for d in decisions
+                                                       if d.occurrence_id is not None}
+        fp = by_id.get(alert_id)
         if fp is None:
             return None
         mute = self.of(prepared.mutes.get(prepared.plans[fp].route), prepared.rows[fp]["labels"], now)
