@@ -63,6 +63,9 @@ class NotificationKind(str, enum.Enum):
     # An SLA target of the message's level was missed (engine/sla_breaches.py): to the `sla.notify` channels.
     SLA_ACK_BREACHED = "sla_ack_breached"
     SLA_RESOLVE_BREACHED = "sla_resolve_breached"
+    # An edit of a chat thread's root message to show the group's state now (level, who acknowledged, resolved):
+    # created after each reply a threading channel (Slack app, Telegram) posts in the thread (issue #18).
+    UPDATE = "update"
 
 
 class NotificationStatus(str, enum.Enum):
@@ -157,6 +160,24 @@ class Recipient:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ChatThread:
+    """Where one notification group's conversation lives in a chat channel: the root message, by the ids the
+    platform gave it (Slack: channel id and the root's `ts`; Telegram: chat id and message_id)."""
+
+    conversation: str
+    root_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Posted:
+    """What a threading channel's `send` returns when it posted a new root message: the ids the engine stores
+    (store/chat_threads.py) so that later messages of the group, from any process, reply in its thread."""
+
+    conversation: str
+    root_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Message:
     """One outbox message for one channel: a kind (firing, escalated, repeat, acknowledged, resolved), a level
     and the alerts of one Alertmanager group that it carries (one alert for per-occurrence channels)."""
@@ -173,6 +194,12 @@ class Message:
     receiver_url: str | None = None  # server.public_url
     external_url: str = ""  # Alertmanager's, from the webhook
     recipient: Recipient | None = None  # the person paged, for a message to a schedule or person; None: `to:`
+    group_id: str = ""  # the group's short id (16 hex digits): what chat buttons carry to act on the whole group
+    # The group's open thread in this channel (threading channels only); None: this message starts one.
+    thread: ChatThread | None = None
+    # > 0: a digest of the repeats of this many groups due to the channel in the same window, sent as one message
+    # (alerts: all of theirs; group_key: ""). Never a thread root.
+    digest_groups: int = 0
 
     @property
     def summarised(self) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar, Iterable, Protocol
 
 from pydantic import BaseModel
 
-from receiver.domain import Message, MessageAlert
+from receiver.domain import Message, MessageAlert, Posted
 from receiver.logs import redact
 
 BODY_QUOTED = 200  # characters of a provider's error answer quoted in a DeliveryError (and so in last_error)
@@ -58,6 +58,10 @@ class Channel(abc.ABC):
     # no other channel. One that does not (the log) runs on the dispatcher's own thread: handing it to a pool
     # thread only adds hand-offs and lock contention (measured: a third of the engine's CPU under load).
     waits_on_network: ClassVar[bool] = True
+    # A channel that keeps one thread per notification group (the Slack app, Telegram): the dispatcher hands it
+    # the group's open thread (Message.thread), stores the root its `send` returns (Posted), and after each reply
+    # in the thread enqueues an `update` message, which the channel sends as an edit of the root.
+    threads: ClassVar[bool] = False
 
     def __init__(self, name: str, settings: BaseModel, *, renderer: "Renderer", http: "requests.Session"):
         self.name = name
@@ -66,8 +70,9 @@ class Channel(abc.ABC):
         self.http = http
 
     @abc.abstractmethod
-    def send(self, message: Message) -> None:
-        """Deliver `message` or raise DeliveryError."""
+    def send(self, message: Message) -> Posted | None:
+        """Deliver `message` or raise DeliveryError. A threading channel returns Posted when it posted a new root
+        message (message.thread was None and it is not a digest); every other send returns None."""
 
     @property
     def rate_limit(self) -> RateLimit | None:
@@ -78,6 +83,11 @@ class Channel(abc.ABC):
     def per_alert(self) -> bool:
         """True for channels that take one message per occurrence (PagerDuty's dedup_key), never grouped."""
         return False
+
+    @property
+    def repeat_digest(self):
+        """The channel's RepeatDigest (channels/chat.py) when it folds many groups' repeats into one message."""
+        return getattr(getattr(self, "settings", None), "repeat_digest", None)
 
     def accepts_level(self, level: str) -> bool:
         """Whether intents at `level` are created for this channel at all (SMS: L1 only by default)."""

@@ -16,11 +16,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from receiver.channels.chat import ChatSettings
 from receiver.channels.base import Channel, RateLimit, post
 from receiver.channels.markup import http_url, plain
 from receiver.channels.text import cut, headline, human_duration, source_of
 from receiver.domain import Message, MessageAlert
-from receiver.fields import FieldError, FrozenModel, Number, PositiveDuration, Secret, check_url
+from receiver.fields import FieldError, Number, PositiveDuration, Secret, check_url
 
 # Google Chat caps a message at 32,000 bytes and a card at 100 widgets; a summary lists at most MAX_SECTIONS
 # alerts (three widgets each) and texts are cut well under the limits.
@@ -35,7 +36,7 @@ DEFAULT_API_URL = "https://chat.googleapis.com"
 RETRYABLE_CODES: tuple[int, ...] = ()
 
 
-class GoogleChatSettings(FrozenModel):
+class GoogleChatSettings(ChatSettings):
     type: Literal["google_chat"]
     # Only to point the channel at a proxy or a test server, as `api_url` does for twilio_sms: the webhook URL
     # must be under it, so a typo cannot send alerts (and the URL's key and token) to another host. Declared

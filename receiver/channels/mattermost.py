@@ -14,12 +14,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from receiver.channels.chat import ChatSettings
 from receiver.channels.base import Channel, RateLimit, post
 from receiver.channels.markup import http_url, plain
 from receiver.channels.slack import COLOURS, RESOLVED_COLOUR  # the same colours: people read both side by side
 from receiver.channels.text import cut, headline, human_duration, source_of
 from receiver.domain import Message, MessageAlert
-from receiver.fields import FrozenModel, Number, PositiveDuration, Secret, check_url
+from receiver.fields import Number, PositiveDuration, Secret, check_url
 
 # Mattermost's default post size limit is 16,383 characters (MaxPostSize); attachments count towards it, so each
 # part is kept well under it and at most MAX_ATTACHMENTS alerts are listed.
@@ -43,7 +44,7 @@ _MENTION = re.compile(r"@(?=\w)")
 _ZWJ = "\u2060"
 
 
-class MattermostSettings(FrozenModel):
+class MattermostSettings(ChatSettings):
     type: Literal["mattermost"]
     webhook_url: Secret
     channel: str | None = None  # overrides the webhook's channel, if the webhook allows it

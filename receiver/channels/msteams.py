@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
+from receiver.channels.chat import ChatSettings
 from receiver.channels.base import Channel, DeliveryError, post
 from receiver.channels.markup import http_url, teams_md, teams_url
 from receiver.channels.text import cut, minimal_alert_line
 from receiver.domain import Message
-from receiver.fields import FrozenModel, PositiveDuration, Secret, check_url
+from receiver.fields import PositiveDuration, Secret, check_url
 
 # https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using
 # #send-messages-using-curl-and-powershell: "The message size limit is 28 KB".
@@ -38,7 +39,7 @@ LEVEL_COLOURS = {"L1": "Attention", "L2": "Warning", "L3": "Accent"}  # Adaptive
 LEVEL_STYLES = {"L1": "attention", "L2": "warning", "L3": "accent"}  # and Container styles
 
 
-class MsTeamsSettings(FrozenModel):
+class MsTeamsSettings(ChatSettings):
     type: Literal["msteams"]
     webhook_url: Secret
     timeout: PositiveDuration = dt.timedelta(seconds=10)

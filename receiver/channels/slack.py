@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from receiver.channels.chat import ChatSettings
 from receiver.channels.base import Channel, RateLimit, post
 from receiver.channels.markup import mrkdwn
 from receiver.channels.text import cut, minimal_alert_line
 from receiver.domain import Message
-from receiver.fields import FrozenModel, Number, PositiveDuration, Secret, check_url
+from receiver.fields import Number, PositiveDuration, Secret, check_url
 
 # https://api.slack.com/reference/block-kit/blocks#section: a section's text is at most 3,000 characters,
 # and a message holds at most 50 blocks.
@@ -36,7 +37,7 @@ RETRYABLE_CODES: tuple[int, ...] = ()
 _MEMBER_ID = re.compile(r"[UW][A-Z0-9]+")  # a Slack member ID, as config/schedules.py requires of slack_user
 
 
-class SlackSettings(FrozenModel):
+class SlackSettings(ChatSettings):
     type: Literal["slack"]
     webhook_url: Secret
     username: str | None = None

@@ -23,6 +23,7 @@ KIND_WORDS = {
     "resolved": "RESOLVED",
     "sla_ack_breached": "ACK SLA BREACHED",
     "sla_resolve_breached": "RESOLVE SLA BREACHED",
+    "update": "UPDATE",
 }
 
 # Labels that identify an alert's source, in the order a person looks for them.
@@ -78,6 +79,8 @@ def headline(message: Message) -> str:
         name += f" +{len(names) - 1} other" + ("s" if len(names) > 2 else "")
     count = len(message.alerts)
     word = KIND_WORDS.get(message.kind, message.kind.upper())
+    if message.digest_groups:  # several groups' repeats in one message (channels/chat.py)
+        name = f"{message.digest_groups} groups still firing: {name}"
     return f"[{message.level} {word}] {name} ({count} alert{'s' if count != 1 else ''})"
 
 

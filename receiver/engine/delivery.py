@@ -23,14 +23,18 @@ from typing import Any, Callable, Mapping
 
 from ..channels.base import Channel, DeliveryError
 from ..config import Config
-from ..domain import Message, MessageAlert, NotificationKind, NotificationStatus, Recipient
+from ..domain import Message, MessageAlert, NotificationKind, NotificationStatus, Posted, Recipient
 from ..store import outbox as store
 from ..store.db import read_transaction
 from ..store.unpaged import RecordPagedOutcomes
 from ..store.write_port import Writes
+from . import chat_dispatch as chat
 from . import links, paging
 
 log = logging.getLogger("receiver.delivery")
+
+# A message's result: what was claimed, its outcome, the message built, and the root a threading channel posted.
+Sent = tuple[store.Claimed, store.Outcome, Message, Posted | None]
 
 
 def backoff(attempt: int, retry: Any, *, rng: Callable[[], float] = random.random) -> dt.timedelta:
@@ -121,17 +125,20 @@ class Dispatcher:
         with read_transaction(self.db) as conn:
             carried = store.load_alerts(conn, [c.id for c in claimed])
             paged = paging.resolve_batch(conn, self.config, claimed, now)  # whom messages to people reach now
+        threads = chat.load_threads(self.db, self.channels, claimed)
         # One group's messages to one channel go out one after another, oldest first (a late first page must
         # not arrive after its escalation); different groups and channels are sent in parallel.
         lanes: dict[tuple[str, str], list[store.Claimed]] = {}
         for item in claimed:  # claimed is sorted by id, i.e. by creation
             lanes.setdefault((item.channel, item.group_key), []).append(item)
+        digests = chat.split_digests(lanes, self.channels)
         remote: list[list[store.Claimed]] = []
         local: list[list[store.Claimed]] = []
         for lane in lanes.values():
             (remote if self._waits_on_network(lane[0].channel) else local).append(lane)
-        futures = [self.pool.submit(self._send_lane, lane, carried, now, paged) for lane in remote]
-        done = [entry for lane in local for entry in self._send_lane(lane, carried, now, paged)]
+        futures = [self.pool.submit(self._send_lane, lane, carried, now, paged, threads) for lane in remote]
+        futures += [self.pool.submit(self._send_digest, items, carried, now) for items in digests]
+        done = [entry for lane in local for entry in self._send_lane(lane, carried, now, paged, threads)]
         done += [entry for future in futures for entry in future.result()]
         self._record(done, result, paged)
         return result
@@ -140,21 +147,35 @@ class Dispatcher:
         found = self.channels.get(channel)
         return found is None or found.waits_on_network
 
-    def _send_lane(self, lane: list[store.Claimed], carried, now: dt.datetime,
-                   paged: Mapping[int, paging.Paging]) -> list[tuple[store.Claimed, store.Outcome, Message]]:
-        done = []
+    def _send_lane(self, lane: list[store.Claimed], carried, now: dt.datetime, paged: Mapping[int, paging.Paging],
+                   threads: chat.Threads) -> list[Sent]:
+        done: list[Sent] = []
+        thread = chat.LaneThread(threads, self.channels, lane[0])
         for item in lane:
             to = paged.get(item.id)
             message = self.message(item, carried.get(item.id, []), now, to.recipient if to else None)
             if to is not None and to.recipient is None:  # nobody to page: dead, loudly (_record)
                 done.append((item, store.Outcome(item.id, NotificationStatus.DEAD.value, False, self.clock.now(),
-                                                 error=to.reason), message))
+                                                 error=to.reason), message, None))
                 continue
-            outcome, message = self._send(item, message)
+            if thread.enabled:
+                message = dataclasses.replace(message, thread=thread.for_message(item))
+                if message.kind == NotificationKind.UPDATE.value and message.thread is None:
+                    done.append((item, chat.no_thread(item, self.clock.now()), message, None))
+                    continue
+            outcome, message, posted = self._send(item, message)
+            if posted is not None and thread.enabled:
+                thread.posted(posted)  # the lane's next messages reply in it
             if to is not None and outcome.attempted:
                 outcome = dataclasses.replace(outcome, person=to.person, person_source=to.source)
-            done.append((item, outcome, message))
+            done.append((item, outcome, message, posted))
         return done
+
+    def _send_digest(self, items: list[store.Claimed], carried, now: dt.datetime) -> list[Sent]:
+        """The repeats of several groups as one message; its outcome is each one's."""
+        message = chat.digest_message(items, carried, lambda item, rows: self.message(item, rows, now))
+        outcome, message, _ = self._send(items[0], message)
+        return [(item, dataclasses.replace(outcome, id=item.id), message, None) for item in items]
 
     # --- one message ---------------------------------------------------------------------------------------
 
@@ -164,7 +185,7 @@ class Dispatcher:
         alerts = tuple(self._message_alert(row, public, now) for row in rows)
         level = item.level or (max((a.level for a in alerts), key=lambda lv: -int(lv[1])) if alerts else "")
         return Message(notification_id=item.id, channel=item.channel, kind=item.kind, level=level,
-                       group_key=item.group_key, alerts=alerts, created_at=item.created_at,
+                       group_key=item.group_key, group_id=item.group_id, alerts=alerts, created_at=item.created_at,
                        attempt=item.attempts + 1, summary_over=self.config.delivery.group_summary_over,
                        receiver_url=public, external_url=rows[0].external_url if rows else "", recipient=recipient)
 
@@ -181,33 +202,33 @@ class Dispatcher:
             starts_at=row.starts_at, ends_at=row.ends_at, generator_url=row.generator_url, acked_by=row.acked_by,
             url=f"{public}/api/v1/alerts/{row.id}" if public else None, ack_url=ack_url)
 
-    def _send(self, item: store.Claimed, message: Message) -> tuple[store.Outcome, Message]:
+    def _send(self, item: store.Claimed, message: Message) -> tuple[store.Outcome, Message, Posted | None]:
         now = self.clock.now()
         channel = self.channels.get(item.channel)
         if channel is None:
             return store.Outcome(item.id, NotificationStatus.DEAD.value, False, now,
-                                 error=f'channel "{item.channel}" is no longer configured'), message
+                                 error=f'channel "{item.channel}" is no longer configured'), message, None
         if not message.alerts:
             return store.Outcome(item.id, NotificationStatus.DEAD.value, False, now,
-                                 error="the alerts of this message no longer exist (retention)"), message
+                                 error="the alerts of this message no longer exist (retention)"), message, None
         limit = channel.rate_limit
         if limit is not None:
             bucket = self.buckets.setdefault(item.channel, TokenBucket(limit.count, limit.per))
             wait = bucket.wait(time.monotonic())
             if wait > 0:  # over the provider's rate: try again when a token is free, no attempt counted
                 return store.Outcome(item.id, self._open_status(item), False, now,
-                                     next_attempt_at=now + dt.timedelta(seconds=wait)), message
+                                     next_attempt_at=now + dt.timedelta(seconds=wait)), message, None
         started = time.perf_counter()
         try:
-            channel.send(message)
+            posted = channel.send(message)
         except DeliveryError as exc:
-            return self._failure(item, now, exc, started), message
+            return self._failure(item, now, exc, started), message, None
         except Exception as exc:  # a bug in a channel must not kill the dispatcher; retried like a 5xx
             log.exception("channel raised an unexpected error", extra={"channel": item.channel})
             err = DeliveryError(f"unexpected {type(exc).__name__} in channel", retryable=True)
-            return self._failure(item, now, err, started), message
+            return self._failure(item, now, err, started), message, None
         return store.Outcome(item.id, NotificationStatus.SENT.value, True, self.clock.now(),
-                             duration_ms=_ms(started)), message
+                             duration_ms=_ms(started)), message, posted if isinstance(posted, Posted) else None
 
     def _open_status(self, item: store.Claimed) -> str:
         return NotificationStatus.FAILED.value if item.attempts else NotificationStatus.PENDING.value
@@ -228,30 +249,33 @@ class Dispatcher:
         return store.Outcome(item.id, NotificationStatus.FAILED.value, True, now, next_attempt_at=min(now + wait, deadline),
                              error=exc.reason, duration_ms=_ms(started))
 
-    def _record(self, done: list[tuple[store.Claimed, store.Outcome, Message]], result: DispatchResult,
+    def _record(self, done: list[Sent], result: DispatchResult,
                 paged: Mapping[int, paging.Paging] | None = None) -> None:
         """Every outcome of the batch in one transaction. The alerts' timelines show deliveries by joining the
         outbox at read time (queries.get_alert): no event row per alert and message to write here; only a message
         that reached nobody adds events (and its fallback's messages) to that transaction."""
-        notified = {item.id: [a.id for a in message.alerts] for item, outcome, message in done
-                    if outcome.status == NotificationStatus.SENT.value and message.kind != NotificationKind.RESOLVED.value}
-        job = store.RecordOutcomes(tuple(outcome for _, outcome, _ in done), self.worker, notified)
-        unreached = [(item, paged[item.id], outcome) for item, outcome, _ in done
+        notified = {item.id: [a.id for a in message.alerts] for item, outcome, message, _ in done
+                    if outcome.status == NotificationStatus.SENT.value
+                    and message.kind not in (NotificationKind.RESOLVED.value, NotificationKind.UPDATE.value)}
+        job = store.RecordOutcomes(tuple(outcome for _, outcome, _, _ in done), self.worker, notified)
+        unreached = [(item, paged[item.id], outcome) for item, outcome, _, _ in done
                      if paged and item.id in paged and paged[item.id].recipient is None]
         unpaged = tuple(paging.unpaged(self.config, item, to, outcome.at) for item, to, outcome in unreached)
-        self.writes.submit(RecordPagedOutcomes(job, unpaged) if unpaged else job)
+        self.writes.submit(chat.chat_job(RecordPagedOutcomes(job, unpaged) if unpaged else job, done, self.channels))
         for (item, to, _), entry in zip(unreached, unpaged):
             log.error("nobody to page", extra={"notification_id": item.id, "channel": item.channel,
                                                "target": to.target, "reason": to.reason,
                                                "fallback": entry.details["fallback"]})
             if self.metrics is not None:
                 self.metrics.oncall_unresolved.labels(schedule=to.metric_label).inc()
-        for item, outcome, message in done:
+        for item, outcome, message, _ in done:
             self._log(item, outcome, message, result)
 
     def _log(self, item: store.Claimed, outcome: store.Outcome, message: Message, result: DispatchResult) -> None:
         extra = {"notification_id": item.id, "channel": item.channel, "kind": item.kind, "alert_level": message.level,
                  "alerts": len(message.alerts), "attempt": item.attempts + 1}
+        if message.digest_groups:  # one post for several groups' repeats: each message logs which it rode in
+            extra.update(digest_of=message.notification_id, digest_groups=message.digest_groups)
         if not outcome.attempted and outcome.status != NotificationStatus.DEAD.value:
             result.deferred += 1
             return

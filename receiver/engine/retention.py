@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..config import Config
 from ..statistics import write_rollups as rollups
-from ..store import maintenance, replay_guards, schedule_overrides
+from ..store import chat_threads, maintenance, replay_guards, schedule_overrides
 from ..store import expiry as store
 from ..store.db import is_sqlite, read_transaction
 from ..store.write_port import Writes
@@ -134,7 +134,8 @@ def purge_replay_guards(writes: Writes, now: dt.datetime) -> replay_guards.Purge
 def run_retention(writes: Writes, config: Config, now: dt.datetime, *, budget: float | None = 300.0,
                   should_stop: Callable[[], bool] | None = None) -> RetentionResult:
     """Automatic retention: history older than `retention.days` (whole UTC days) goes, rolled up first; expired
-    replay guards (revoked sessions, PagerDuty event ids) and schedule overrides that ended before the cutoff go too.
+    replay guards (revoked sessions, PagerDuty event ids), schedule overrides and maintenance windows that ended and
+    chat threads that closed before the cutoff go too.
 
     Call about once an hour; when the result is not `complete` (a first run on a large history stops after
     `budget` seconds), call again soon. Safe in several engines at once."""
@@ -143,6 +144,7 @@ def run_retention(writes: Writes, config: Config, now: dt.datetime, *, budget: f
     with writes.transaction() as conn:  # overrides that ended as long ago as the history retention keeps
         schedule_overrides.purge_ended(conn, cutoff)
         maintenance.purge_ended(conn, cutoff)  # and maintenance windows
+        chat_threads.purge(conn, cutoff)  # and chat threads closed before it
     result = purge(writes, cutoff, budget=budget, should_stop=should_stop)
     if result.counts.alerts or result.counts.notifications:
         log.info("retention deleted old history", extra={"cutoff": iso(cutoff), "alerts": result.counts.alerts,

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from sqlalchemy.engine import Connection
 
+from ..channels.chat import digest_window_end
 from ..config import Config
 from ..config.routes import ResolvedRoute
 from ..config.sla_targets import VISITED, flag as sla_flag
@@ -126,9 +127,19 @@ def notify(conn: Connection, config: Config, rows: Iterable[Any], step: Step, *,
         for channel, target in paged_at(config, match_routes(routes, row.labels or {}), step.to_level):
             intents.append(outbox.Intent(row.id, channel, kind.value, step.to_level.value, row.group_id,
                                          row.group_key, repeat_no=repeat_no,
-                                         message_key=message_key(config, channel, row.id), target=target))
+                                         message_key=message_key(config, channel, row.id), target=target,
+                                         not_before=digest_due(config, channel, kind, now)))
     insert_events(conn, events)
     return len(outbox.enqueue(conn, intents, now=now).message_ids)
+
+
+def digest_due(config: Config, channel: str, kind: NotificationKind, now: dt.datetime) -> dt.datetime | None:
+    """A repeat to a chat channel with a repeat digest is due at the end of its window (channels/chat.py), so that
+    the repeats of one window are claimed, and digested, together; anything else is due at once (None)."""
+    if kind is not NotificationKind.REPEAT:
+        return None
+    digest = getattr(config.channels.get(channel), "repeat_digest", None)
+    return digest_window_end(now, digest.window) if digest is not None else None
 
 
 def _count(result: TickResult, step: Step, n: int) -> None:

@@ -421,3 +421,4 @@ class AlertStatsRepeat(Base):
 
 
 from .oncall_models import AlertStatsSla, MaintenanceWindow, ScheduleOverride  # noqa: E402,F401 (one metadata)
+from .chat_models import ChatThreadRow  # noqa: E402,F401 (one metadata)

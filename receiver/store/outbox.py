@@ -45,6 +45,7 @@ class Intent:
     message_key: str = ""  # defaults to group_id; per-alert for channels that never group (PagerDuty)
     at: dt.datetime | None = None  # when the intent arose, if not the `now` of enqueue (several snapshots at once)
     target: str | None = None  # the person it pages through `channel`: "schedule:<name>", "person:<name>"; None: `to:`
+    not_before: dt.datetime | None = None  # first due then, not at once (a chat channel's repeat digest window)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ def enqueue(conn: Connection, intents: Sequence[Intent], *, now: dt.datetime) ->
             "status": NotificationStatus.PENDING.value,
             "attempts": 0,
             "created_at": at,
-            "next_attempt_at": at,
+            "next_attempt_at": grouped[key][0].not_before or at,
             "target": target,
         }
         for key in keys
@@ -160,6 +161,7 @@ class Claimed:
     created_at: dt.datetime
     give_up_at: dt.datetime | None
     target: str | None = None  # "schedule:<name>" | "person:<name>": resolved to a person at send (engine/paging.py)
+    group_id: str = ""
 
 
 def _due(now: dt.datetime, skip_channels: Sequence[str]) -> list[Any]:
@@ -186,7 +188,7 @@ def claim_due(conn: Connection, *, now: dt.datetime, worker: str, lease: dt.time
             .values(claimed_by=worker[:200], claimed_until=now + lease)
             .returning(_messages.c.id, _messages.c.channel, _messages.c.kind, _messages.c.level,
                        _messages.c.group_key, _messages.c.attempts, _messages.c.created_at, _messages.c.give_up_at,
-                       _messages.c.target))
+                       _messages.c.target, _messages.c.group_id))
     rows = [Claimed(*row) for row in conn.execute(stmt)]
     return sorted(rows, key=lambda c: c.id)
 
