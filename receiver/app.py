@@ -19,6 +19,9 @@ from .web import (alerts_api, api_errors, correlations_api, dashboard, export_ap
                   notifications_api, oncall_api, openapi, ops, pagerduty_webhook, regex_gate, rejected_api, stats_api,
                   webhook_api)
 from .web import maintenance_api
+from .web import slack_interactions
+from .web import telegram_webhook
+from .web import twilio_sms_webhook
 from .web.auth import Authenticator
 from .web.params import CONVERTERS
 from .web.context import Services
@@ -60,6 +63,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
     regex_gate.register(app)
     for blueprint in (webhook_api.bp, alerts_api.bp, lifecycle_api.bp, notifications_api.bp, pagerduty_webhook.bp,
                       rejected_api.bp, stats_api.bp, ops.bp, openapi.bp, export_api.bp, correlations_api.bp,
-                      history_api.bp, oncall_api.bp, maintenance_api.bp, dashboard.bp):
+                      history_api.bp, oncall_api.bp, maintenance_api.bp, dashboard.bp,
+                      slack_interactions.bp, telegram_webhook.bp, twilio_sms_webhook.bp):
         app.register_blueprint(blueprint)
     return app

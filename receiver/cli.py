@@ -268,9 +268,13 @@ def check_config(path: str | None) -> None:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    from .config.chat_checks import chat_warnings
+
     routes = config.resolved_routes()
     click.echo(f"{path or 'built-in defaults'}: OK — {len(config.channels)} channel(s), {len(routes)} route(s), "
                f"{len(config.auth.tokens)} token(s)")
+    for warning in chat_warnings(config):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.group()

@@ -14,6 +14,8 @@ from receiver.channels.mattermost import MattermostChannel, MattermostSettings
 from receiver.channels.msteams import MsTeamsChannel, MsTeamsSettings
 from receiver.channels.pagerduty import PagerDutyChannel, PagerDutySettings
 from receiver.channels.slack import SlackChannel, SlackSettings
+from receiver.channels.slack_app import SlackAppChannel, SlackAppSettings
+from receiver.channels.telegram import TelegramChannel, TelegramSettings
 from receiver.channels.twilio_sms import TwilioSmsChannel, TwilioSmsSettings
 from receiver.channels.webhook import WebhookChannel, WebhookSettings
 
@@ -30,6 +32,8 @@ SETTINGS_BY_TYPE: dict[str, type[BaseModel]] = {
     "webhook": WebhookSettings,
     "mattermost": MattermostSettings,
     "google_chat": GoogleChatSettings,
+    "slack_app": SlackAppSettings,
+    "telegram": TelegramSettings,
 }
 
 CHANNEL_CLASSES: dict[str, type[Channel]] = {
@@ -42,6 +46,8 @@ CHANNEL_CLASSES: dict[str, type[Channel]] = {
     "webhook": WebhookChannel,
     "mattermost": MattermostChannel,
     "google_chat": GoogleChatChannel,
+    "slack_app": SlackAppChannel,
+    "telegram": TelegramChannel,
 }
 
 

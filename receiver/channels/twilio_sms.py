@@ -4,6 +4,11 @@ person a route pages through it).
 The body (`twilio_sms/body.j2`) is kept to one 160-character GSM-7 segment: level, kind, count, the first
 alertname, and the alert's (or the receiver's) link when it fits. Only the levels in `levels` (default L1) are
 sent: SMS is for pages.
+
+Acknowledge by reply (issue #18): an SMS about firing alerts (kinds in REPLY_ACK_KINDS) ends in "Reply ACK 42",
+42 being the outbox message's id; answering it acknowledges every firing alert that message carried
+(web/twilio_sms_webhook.py, which needs server.public_url: without it no code is sent). The code always fits:
+the text is cut, then the link left out, never the code. `reply_ack: false` leaves it out.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 from receiver.channels.base import Channel, DeliveryError, addresses, post
 from receiver.channels.markup import plain
 from receiver.channels.text import cut, message_context, minimal_text, one_line
-from receiver.domain import Level, Message
+from receiver.domain import Level, Message, NotificationKind
 from receiver.fields import FieldError, FrozenModel, PositiveDuration, Secret, check_url
 
 log = logging.getLogger("receiver.channels.twilio_sms")
@@ -62,6 +67,8 @@ class TwilioSmsSettings(FrozenModel):
     api_url: str = "https://api.twilio.com"
     # The levels this channel is told about at all (intents at other levels are never created).
     levels: Annotated[tuple[Level, ...], Field(min_length=1)] = (Level.L1,)
+    # "Reply ACK <id>" in SMS about firing alerts (needs server.public_url for Twilio's webhook to reach us).
+    reply_ack: bool = True
 
     @field_validator("api_url")
     @classmethod
@@ -77,6 +84,17 @@ def fit_body(text: str, link: str | None, limit: int = BODY_LIMIT) -> str:
     return cut(text, limit)
 
 
+# The messages that page: a reply acknowledges their alerts. (acknowledged, resolved: nothing left to ack.)
+REPLY_ACK_KINDS = frozenset({NotificationKind.FIRING.value, NotificationKind.ESCALATED.value,
+                             NotificationKind.REPEAT.value, NotificationKind.SLA_ACK_BREACHED.value,
+                             NotificationKind.SLA_RESOLVE_BREACHED.value})
+
+
+def reply_code(message_id: int) -> str:
+    """What an SMS asks for; web/twilio_sms_webhook.py parses it back."""
+    return f"Reply ACK {message_id}"
+
+
 class TwilioSmsChannel(Channel):
     type = "twilio_sms"
     settings: TwilioSmsSettings
@@ -89,7 +107,13 @@ class TwilioSmsChannel(Channel):
         if not text.strip():
             text = minimal_text(message_context(message))
         link = message.alerts[0].url if len(message.alerts) == 1 else message.receiver_url
-        return fit_body(text, link)
+        # Without server.public_url (message.receiver_url) Twilio has nowhere to send the reply: no code.
+        if not (self.settings.reply_ack and message.receiver_url and message.kind in REPLY_ACK_KINDS
+                and message.firing_count):
+            return fit_body(text, link)
+        code = reply_code(message.notification_id)
+        # The code first: the text is cut and the link left out to make room for it, never the other way.
+        return f"{fit_body(text, link, BODY_LIMIT - len(code) - 1)} {code}".lstrip()
 
     def numbers(self, message: Message) -> tuple[str, ...]:
         """The person paged (a route's schedule or person target), else the channel's `to`."""

@@ -21,7 +21,7 @@ Config = Any
 
 # What a person must have for a `via` channel of each type to reach them (engine/paging.py sends with it); other
 # types (webhook, msteams, pagerduty, log) carry the person's name and need no address.
-ADDRESS_OF_TYPE = {"email": "email", "twilio_sms": "phone", "slack": "slack_user"}
+ADDRESS_OF_TYPE = {"email": "email", "twilio_sms": "phone", "slack": "slack_user", "slack_app": "slack_user"}
 
 
 def address_needed(config: Config, channel: str) -> str | None:

@@ -23,6 +23,7 @@ from .openapi_schemas import (DURATION_PATTERN, NOTIFICATION_KINDS, NOTIFICATION
                               SCHEMAS, SECURITY_SCHEMES, STR, TOP_BY, Schema, error_response, params, ref)
 from .openapi_build import body as _body, err as _err, html as _html, id_param as _id, json_body as _json, \
     ok as _ok, op as _op, query as _query
+from .openapi_chat import PATHS as CHAT_PATHS, SCHEMAS as CHAT_SCHEMAS, SECURITY_SCHEMES as CHAT_SECURITY
 from .openapi_oncall import PATHS as ONCALL_PATHS, SCHEMAS as ONCALL_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -236,6 +237,7 @@ PATHS: dict[str, dict[str, Schema]] = {
 
 
 PATHS.update(ONCALL_PATHS)
+PATHS.update(CHAT_PATHS)
 
 
 # --- the document -----------------------------------------------------------------------------------------
@@ -309,10 +311,11 @@ def document(app: Flask) -> dict[str, Any]:
                                 "except trend buckets, which carry the offset of their `tz`."},
         "servers": [{"url": "/"}],
         "tags": [{"name": n} for n in ("webhook", "alerts", "lifecycle", "notifications", "stats", "oncall",
-                                       "operations", "meta")],
+                                       "integrations", "operations", "meta")],
         "paths": paths,
-        "components": {"schemas": copy.deepcopy({**SCHEMAS, **ONCALL_SCHEMAS}), "parameters": copy.deepcopy(PARAMETERS),
-                       "responses": copy.deepcopy(RESPONSES), "securitySchemes": copy.deepcopy(SECURITY_SCHEMES)},
+        "components": {"schemas": copy.deepcopy({**SCHEMAS, **ONCALL_SCHEMAS, **CHAT_SCHEMAS}),
+                       "parameters": copy.deepcopy(PARAMETERS), "responses": copy.deepcopy(RESPONSES),
+                       "securitySchemes": copy.deepcopy({**SECURITY_SCHEMES, **CHAT_SECURITY})},
     }
 
 

@@ -24,6 +24,10 @@ GCHAT_KEY, GCHAT_TOKEN = "leak-gchat-key-0123456789", "leak-gchat-token-01234567
 GCHAT_URL = f"https://chat.googleapis.com/v1/spaces/AAAA1234/messages?key={GCHAT_KEY}&token={GCHAT_TOKEN}"
 # What the channel POSTs to: the webhook URL with the threading option Google documents for replies.
 GCHAT_POST_URL = GCHAT_URL + "&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+TELEGRAM_TOKEN = "123456789:leak-telegram-bot-token-AAbbCCdd"
+TELEGRAM_WEBHOOK_SECRET = "leak-telegram-webhook-secret-0123"
+SLACK_BOT_TOKEN = "xoxb-leak-slack-bot-token-0123456789"
+SLACK_SIGNING_SECRET = "leak-slack-signing-secret-0123456789"
 
 SETTINGS: dict[str, dict] = {
     "log": {"type": "log"},
@@ -36,6 +40,10 @@ SETTINGS: dict[str, dict] = {
                 "headers": {"Authorization": HOOK_AUTH, "X-Team": "sre"}},
     "mattermost": {"type": "mattermost", "webhook_url": MATTERMOST_URL},
     "google_chat": {"type": "google_chat", "webhook_url": GCHAT_URL},
+    "telegram": {"type": "telegram", "bot_token": TELEGRAM_TOKEN, "chat_id": -1001234567890,
+                 "webhook_secret": TELEGRAM_WEBHOOK_SECRET},
+    "slack_app": {"type": "slack_app", "bot_token": SLACK_BOT_TOKEN, "signing_secret": SLACK_SIGNING_SECRET,
+                  "channel": "C0123ABC"},
 }
 
 

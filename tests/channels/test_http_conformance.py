@@ -21,7 +21,10 @@ from receiver.channels.base import DeliveryError
 
 from ..support.messages import make_message
 from .conftest import (GCHAT_KEY, GCHAT_POST_URL, GCHAT_TOKEN, GCHAT_URL, HOOK_AUTH, HOOK_SECRET, HOOK_URL,
-                       MATTERMOST_URL, PD_KEY, SLACK_URL, TEAMS_URL, TWILIO_SID, TWILIO_TOKEN)
+                       MATTERMOST_URL, PD_KEY, SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_URL, TEAMS_URL,
+                       TWILIO_SID, TWILIO_TOKEN)
+
+from .conftest import TELEGRAM_TOKEN, TELEGRAM_WEBHOOK_SECRET  # telegram's case
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -33,6 +36,7 @@ class HttpCase:
     ok_status: int  # what the provider answers on success
     secrets: tuple[str, ...]  # must never show in an error or a log
     pointed_at: Callable[[str], dict]  # settings that send the channel to another base URL
+    ok_body: str = "ok"  # what the provider answers on success (a Web API answers JSON that says ok)
 
     def __str__(self) -> str:
         return self.kind
@@ -53,6 +57,11 @@ CASES = [
              lambda base: {"webhook_url": f"{base}/hooks/leak-mm-hook-secret-0123456789"}),
     HttpCase("google_chat", GCHAT_POST_URL, 200, (GCHAT_URL, GCHAT_KEY, GCHAT_TOKEN),
              lambda base: {"api_url": base, "webhook_url": f"{base}{GCHAT_URL.split('.com', 1)[1]}"}),
+    HttpCase("slack_app", "https://slack.com/api/chat.postMessage", 200, (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET),
+             lambda base: {"api_url": base}, ok_body='{"ok": true, "channel": "C0123ABC", "ts": "1.000100"}'),
+    HttpCase("telegram", f"https://api.telegram.org/bot{TELEGRAM_TOKEN}/sendMessage", 200,
+             (TELEGRAM_TOKEN, TELEGRAM_TOKEN.split(":")[1], TELEGRAM_WEBHOOK_SECRET), lambda base: {"api_url": base},
+             ok_body='{"ok": true, "result": {"message_id": 42, "chat": {"id": -1001234567890}}}'),
 ]
 IDS = [c.kind for c in CASES]
 
@@ -78,7 +87,7 @@ def _debug_logs(caplog):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_one_post_with_timeouts_and_no_redirects_2xx_accepted(case, make_channel, mock_http, caplog):
-    mock_http.post(case.url, status=case.ok_status, body="ok")
+    mock_http.post(case.url, status=case.ok_status, body=case.ok_body)
     make_channel(case.kind, timeout="7s").send(make_message())
     assert len(mock_http.calls) == 1
     request = mock_http.calls[0].request

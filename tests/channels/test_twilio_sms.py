@@ -1,4 +1,5 @@
-"""Twilio SMS: one form POST per number with basic auth, a body under 160 characters, levels, partial failure."""
+"""Twilio SMS: one form POST per number with basic auth, a body under 160 characters that always keeps its
+"Reply ACK <id>" code, levels, partial failure."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ NUMBERS = ["+15551111111", "+15552222222"]
 
 
 def test_one_exact_request_per_number(make_channel, mock_http):
-    body = "L1 FIRING: HighCPUUsage on api-gw-1.internal:9100 https://alerts.example.org/alerts/1"
+    body = "L1 FIRING: HighCPUUsage on api-gw-1.internal:9100 https://alerts.example.org/alerts/1 Reply ACK 7"
     for number in NUMBERS:
         mock_http.post(URL, status=201, json={"sid": "SM1"}, match=[
             matchers.header_matcher({"Authorization": AUTH}),
@@ -31,13 +32,23 @@ def test_one_exact_request_per_number(make_channel, mock_http):
 
 
 BODIES = [
-    ("one alert with its link", make_message(), "L1 FIRING: HighCPUUsage on api-gw-1.internal:9100 https://alerts.example.org/alerts/1"),
-    ("a group links the receiver", make_message(3, kind="escalated"),
-     "L1 ESCALATED 3 alerts: HighCPUUsage on api-gw-1.internal:9100 and 2 more https://alerts.example.org"),
+    ("one alert with its link", make_message(),
+     "L1 FIRING: HighCPUUsage on api-gw-1.internal:9100 https://alerts.example.org/alerts/1 Reply ACK 7"),
+    ("a group links the receiver", make_message(3, kind="escalated", notification_id=42),
+     "L1 ESCALATED 3 alerts: HighCPUUsage on api-gw-1.internal:9100 and 2 more https://alerts.example.org"
+     " Reply ACK 42"),
+    ("a group without its link", make_message((make_alert(url=None), make_alert(2, url=None))),
+     "L1 FIRING 2 alerts: HighCPUUsage on api-gw-1.internal:9100 and 1 more https://alerts.example.org Reply ACK 7"),
+    # No server.public_url: no link, and no code (the reply could not reach the receiver).
     ("no link known", make_message((make_alert(url=None),), receiver_url=None),
      "L1 FIRING: HighCPUUsage on api-gw-1.internal:9100"),
+    ("repeat", make_message(kind="repeat"),
+     "L1 REPEAT: HighCPUUsage on api-gw-1.internal:9100 https://alerts.example.org/alerts/1 Reply ACK 7"),
+    # Nothing left to acknowledge: no code.
     ("resolved", make_message(kind="resolved"),
      "L1 RESOLVED: HighCPUUsage on api-gw-1.internal:9100 https://alerts.example.org/alerts/1"),
+    ("acknowledged", make_message(kind="acknowledged"),
+     "L1 ACKNOWLEDGED: HighCPUUsage on api-gw-1.internal:9100 https://alerts.example.org/alerts/1"),
 ]
 
 
@@ -46,10 +57,33 @@ def test_body(make_channel, message, expected):
     assert make_channel("twilio_sms").body(message) == expected
 
 
-def test_a_long_body_is_cut_under_160_and_the_link_left_out(make_channel):
+def test_a_long_body_is_cut_under_160_and_the_link_left_out_but_never_the_code(make_channel):
     alert = make_alert(labels={"alertname": "A" * 300, "severity": "critical", "instance": "i" * 100})
-    body = make_channel("twilio_sms").body(make_message((alert,)))
-    assert len(body) < 160 and body.endswith("…") and "https://" not in body
+    body = make_channel("twilio_sms").body(make_message((alert,), notification_id=9_223_372_036_854_775_807))
+    assert len(body) < 160 and body.endswith("… Reply ACK 9223372036854775807") and "https://" not in body
+    without = make_channel("twilio_sms", reply_ack=False).body(make_message((alert,)))
+    assert len(without) < 160 and without.endswith("…")
+
+
+@pytest.mark.parametrize("name_length", range(40, 165, 4))
+def test_the_link_goes_before_the_code(make_channel, name_length):
+    alert = make_alert(labels={"alertname": "A" * name_length, "severity": "critical"})
+    body = make_channel("twilio_sms").body(make_message((alert,), notification_id=4242))
+    link, code = "https://alerts.example.org/alerts/1", "Reply ACK 4242"
+    assert len(body) < 160 and body.endswith(" " + code)
+    whole = f"L1 FIRING: {'A' * name_length} {link} {code}"
+    assert body == whole if len(whole) < 160 else link not in body
+
+
+@pytest.mark.parametrize("kind", ["firing", "escalated", "repeat", "sla_ack_breached", "sla_resolve_breached"])
+def test_every_paging_kind_carries_the_code_unless_switched_off(make_channel, kind):
+    assert make_channel("twilio_sms").body(make_message(kind=kind)).endswith(" Reply ACK 7")
+    assert "Reply ACK" not in make_channel("twilio_sms", reply_ack=False).body(make_message(kind=kind))
+
+
+def test_no_code_when_none_of_its_alerts_still_fires(make_channel):
+    message = make_message((make_alert(status="resolved"),), kind="repeat")
+    assert "Reply ACK" not in make_channel("twilio_sms").body(message)
 
 
 @pytest.mark.parametrize("text_length", range(100, 165, 4))

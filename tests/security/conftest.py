@@ -18,6 +18,11 @@ from ..support.fixtures import TOKEN
 
 TOKENS = {"webhook": TOKEN, "read": "read-token-0123", "write": "write-token-89ab", "admin": "admin-token-4567"}
 PD_SECRET = "pd-webhook-secret-123"
+TWILIO_TOKEN = "twilio-auth-token-123"
+SLACK_SECRET = "slack-signing-secret-123"
+SLACK_BOT_TOKEN = "xoxb-slack-bot-token-123"
+TELEGRAM_SECRET = "telegram-webhook-secret-123"
+TELEGRAM_BOT_TOKEN = "123456:telegram-bot-token-0123456789"
 
 # The app and database are built once per test, not per example: the checks compare row counts around each
 # example, so the state examples leave behind does not matter. CI runs the same examples every time (a red build
@@ -51,7 +56,13 @@ def secured_config(make_config):
     return make_config(
         auth={"tokens": token_settings()},
         channels={"chat": {"type": "log"},
-                  "pd": {"type": "pagerduty", "routing_key": "r" * 32, "webhook_secret": PD_SECRET}},
+                  "pd": {"type": "pagerduty", "routing_key": "r" * 32, "webhook_secret": PD_SECRET},
+                  "slack-app": {"type": "slack_app", "bot_token": SLACK_BOT_TOKEN, "signing_secret": SLACK_SECRET,
+                                "channel": "C0123ABC"},
+                  "sms": {"type": "twilio_sms", "account_sid": "AC" + "0" * 32, "auth_token": TWILIO_TOKEN,
+                          "from": "+15550000000", "to": ["+15551111111"]},
+                  "telegram": {"type": "telegram", "bot_token": TELEGRAM_BOT_TOKEN, "chat_id": -100123,
+                               "webhook_secret": TELEGRAM_SECRET}},
         routes=[{"levels": {"L1": ["chat", "pd"], "L2": ["chat"], "L3": ["chat"]}}],
         server={"public_url": "https://alerts.example.org/"})
 

@@ -85,6 +85,12 @@ POLICY: dict[tuple[str, str], Role | Session | str] = {
     ("/a/<token>", "POST"): auth.SIGNED_LINK,
     # PagerDuty signs its webhooks (HMAC of the body under the channel's webhook_secret); it has no bearer token.
     ("/webhooks/pagerduty", "POST"): auth.SIGNATURE,
+    # Twilio signs its incoming-SMS webhooks (HMAC-SHA1 of public_url + path + the form under the auth_token).
+    ("/integrations/twilio/sms", "POST"): auth.SIGNATURE,
+    # Slack signs its interactions (v0 HMAC of timestamp and body under a slack_app channel's signing_secret).
+    ("/integrations/slack/interactions", "POST"): auth.SIGNATURE,
+    # Telegram sends the setWebhook secret_token of a telegram channel in X-Telegram-Bot-Api-Secret-Token.
+    ("/integrations/telegram", "POST"): auth.SIGNATURE,
     # The dashboard (web/dashboard*.py): HTML for people, signed in with a session cookie, never a bearer token.
     ("/", "GET"): Session(Role.READ),
     ("/now/alerts", "GET"): Session(Role.READ),

@@ -42,6 +42,10 @@ SECRETS = {
     "HOOK_URL_SECRET": "leak-hook-url-token-1123",
     "HOOK_SECRET": "leak-hook-hmac-secret-5813",
     "TWILIO_TOKEN": "leak-twilio-auth-token-1414",
+    "SLACK_BOT_TOKEN": "xoxb-leak-slack-bot-token-7071",
+    "SLACK_SIGNING_SECRET": "leak-slack-signing-secret-6931",
+    "TELEGRAM_BOT_TOKEN": "123456:leak-telegram-bot-token-9999",
+    "TELEGRAM_WEBHOOK_SECRET": "leak-telegram-webhook-secret-2236",
     **{f"TOKEN_{role.upper()}": token for role, token in TOKENS.items()},
 }
 
@@ -85,8 +89,12 @@ def receiver_yml(db_url: str, base: str, smtp_port: int) -> dict:
                      "to": ["oncall@example.org"], "timeout": "2s"},
             "hook": {"type": "webhook", "url": base + "/hook/${HOOK_URL_SECRET}?key=${HOOK_URL_SECRET}",
                      "hmac_secret": "${HOOK_SECRET}"},
+            "slackapp": {"type": "slack_app", "bot_token": "${SLACK_BOT_TOKEN}", "api_url": base + "/slackapi",
+                         "signing_secret": "${SLACK_SIGNING_SECRET}", "channel": "C0LEAKS"},
+            "tg": {"type": "telegram", "bot_token": "${TELEGRAM_BOT_TOKEN}", "api_url": base + "/tgapi",
+                   "chat_id": -100123, "webhook_secret": "${TELEGRAM_WEBHOOK_SECRET}", "rate_limit_per_minute": 60},
         },
-        "routes": [{"levels": {"L1": ["slack", "teams", "pd", "sms", "mail", "hook"], "L2": ["slack"],
+        "routes": [{"levels": {"L1": ["slack", "teams", "pd", "sms", "mail", "hook", "slackapp", "tg"], "L2": ["slack"],
                                "L3": ["slack"]}}],
         "delivery": {"retry": {"initial": "1s", "max_backoff": "2s", "give_up_after": "1h"}},
     }
@@ -145,7 +153,8 @@ def test_no_secret_in_logs_errors_metrics_or_api_answers(db_url, tmp_path, clock
                     if not dispatcher.run_once().handled:
                         break
                 tried.extend(urllib.parse.urlsplit(c.request.url).path.split("/")[1] for c in mock.calls)
-        assert set(tried) == {"v2", "webhookb2", "2010-04-01", "services", "hook"} and len(tried) >= 12, tried
+        assert set(tried) == {"v2", "webhookb2", "2010-04-01", "services", "hook", "slackapi", "tgapi"} \
+            and len(tried) >= 16, tried
         # Every route, as admin and as a caller with a wrong token: bodies and headers.
         admin = bearer(TOKENS["admin"])
         notifications = client.get("/api/v1/notifications?limit=100", headers=admin).get_json()["notifications"]
@@ -164,6 +173,11 @@ def test_no_secret_in_logs_errors_metrics_or_api_answers(db_url, tmp_path, clock
         texts["metrics"] = client.get("/metrics").get_data(as_text=True)
         texts["pagerduty bad signature"] = answer_text(client.post(
             "/webhooks/pagerduty", data=b'{"event": {}}', headers={"X-PagerDuty-Signature": "v1=00"}))
+        for route, headers in (("/integrations/slack/interactions", {"X-Slack-Signature": "v0=00",
+                                                                     "X-Slack-Request-Timestamp": "1"}),
+                               ("/integrations/telegram", {"X-Telegram-Bot-Api-Secret-Token": "wrong"}),
+                               ("/integrations/twilio/sms", {"X-Twilio-Signature": "AAAA"})):
+            texts[f"{route} bad signature"] = answer_text(client.post(route, data=b"payload=%7B%7D", headers=headers))
         # A reload that fails on a file full of secrets in invalid places.
         bad = receiver_yml(db_url, base, 25)
         bad["channels"]["slack"]["webhook_url"] = "ftp://${SLACK_SECRET}"
@@ -231,7 +245,7 @@ def test_a_real_server_logs_no_secret(tmp_path):
             listed = requests.get(url + "/api/v1/notifications", headers=admin, timeout=10).json()["notifications"]
             return {n["channel"] for n in listed if n["attempts"] >= 2}
 
-        wait_until(lambda: tried() >= {"slack", "teams", "pd", "sms", "mail", "hook"}, timeout=60,
+        wait_until(lambda: tried() >= {"slack", "teams", "pd", "sms", "mail", "hook", "slackapp", "tg"}, timeout=60,
                    what="every channel to fail twice")
         texts["metrics"] = requests.get(url + "/metrics", timeout=10).text
         texts["notifications"] = requests.get(url + "/api/v1/notifications", headers=admin, timeout=10).text

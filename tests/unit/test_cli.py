@@ -91,3 +91,27 @@ def test_the_configuration_reference_example_is_valid(run, tmp_path):
     result = run("check-config", str(path), env=env)
     assert result.exit_code == 0, result.output
     assert "7 channel(s), 3 route(s), 2 token(s)" in result.output
+
+
+def test_check_config_warns_about_chat_replies_that_cannot_reach_the_receiver(run, tmp_path):
+    import yaml
+
+    channels = {"slack": {"type": "slack_app", "bot_token": "xoxb-check-0", "channel": "C0ALERTS"},
+                "tg": {"type": "telegram", "bot_token": "123456:" + "A" * 30, "chat_id": -100123},
+                "sms": {"type": "twilio_sms", "account_sid": "AC" + "1" * 32, "auth_token": "tok",
+                        "from": "+15550000000", "to": ["+15551111111"]}}
+    path = tmp_path / "receiver.yml"
+    path.write_text(yaml.safe_dump({"channels": channels}))
+    result = CliRunner().invoke(main, ["check-config", str(path)], env={"RECEIVER_CONFIG": None})
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    by_channel = {w.split(":")[1].strip(): w for w in warnings}
+    assert sorted(by_channel) == ["channels.slack", "channels.sms", "channels.tg"]
+    assert "signing_secret" in by_channel["channels.slack"] and "webhook_secret" in by_channel["channels.tg"]
+    assert "public_url" in by_channel["channels.sms"]
+    # Configured for replies: no warning.
+    channels["slack"]["signing_secret"] = "s" * 16
+    channels["tg"]["webhook_secret"] = "tg-secret_1"
+    path.write_text(yaml.safe_dump({"channels": channels, "server": {"public_url": "https://alerts.example.org"}}))
+    result = CliRunner().invoke(main, ["check-config", str(path)], env={"RECEIVER_CONFIG": None})
+    assert result.exit_code == 0 and "warning:" not in result.output, result.output

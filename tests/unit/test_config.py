@@ -294,7 +294,7 @@ def test_auth_required_without_tokens_is_an_error(tmp_path):
 
 def test_registry_has_one_settings_model_per_type():
     assert set(SETTINGS_BY_TYPE) == {"log", "slack", "email", "pagerduty", "twilio_sms", "msteams", "webhook",
-                                      "mattermost", "google_chat"}
+                                      "mattermost", "google_chat", "slack_app", "telegram"}
     for kind, model in SETTINGS_BY_TYPE.items():
         assert model.model_fields["type"].annotation.__args__ == (kind,)
         assert model.model_config["extra"] == "forbid" and model.model_config["frozen"]

@@ -31,6 +31,11 @@ from receiver.web.openapi_schemas import DURATION_PATTERN
 
 from ..engine.harness import Ladder
 from ..support.fixtures import TOKEN, raw
+from .test_slack_interactions import SECRET as SLACK_SECRET, form as slack_form, payload as slack_payload, \
+    sign as slack_sign
+from .test_telegram_webhook import CHAT as TG_CHAT, SECRET as TG_SECRET, TOKEN as TG_TOKEN, \
+    headers as tg_headers, update as tg_update
+from .test_twilio_sms_webhook import TOKEN as TWILIO_TOKEN, reply as sms_reply, sign as sms_sign
 
 TOKENS = {"webhook": TOKEN, "read": "read-token-0123", "write": "write-token-89ab", "admin": "admin-token-4567"}
 PD_SECRET = "pd-webhook-secret-123"
@@ -101,7 +106,8 @@ def test_roles_and_security_come_from_the_views(plain_app):
         role = getattr(views[(path, method)], "required_role", None)
         if role is None:
             assert "x-required-role" not in op and {"bearer": []} not in op["security"], (path, method)
-            assert "401" not in op["responses"] or path == "/webhooks/pagerduty", (path, method)
+            signed = getattr(views[(path, method)], "access", None) == "signature"  # refused by signature: 401
+            assert "401" not in op["responses"] or signed, (path, method)
         else:
             assert op["x-required-role"] == role.value, (path, method)
             assert {"bearer": []} in op["security"] and {"401", "403"} <= set(op["responses"]), (path, method)
@@ -113,6 +119,9 @@ def test_roles_and_security_come_from_the_views(plain_app):
     assert roles[("/api/v1/openapi.json", "get")] is None and roles[("/-/healthy", "get")] is None
     assert {"basic": []} in doc["paths"]["/webhook"]["post"]["security"]
     assert doc["paths"]["/webhooks/pagerduty"]["post"]["security"] == [{"pagerdutySignature": []}]
+    assert doc["paths"]["/integrations/slack/interactions"]["post"]["security"] == [{"slackSignature": []}]
+    assert doc["paths"]["/integrations/telegram"]["post"]["security"] == [{"telegramSecretToken": []}]
+    assert doc["paths"]["/integrations/twilio/sms"]["post"]["security"] == [{"twilioSignature": []}]
 
 
 def test_the_duration_pattern_is_the_one_the_receiver_parses():
@@ -153,7 +162,7 @@ class Api:
         self.app = app
         self.client = app.test_client()
         # openapi-core decodes text/plain and text/html itself; the export's other text formats likewise.
-        text = {"text/csv": _utf8, "application/x-ndjson": _utf8, "text/calendar": _utf8}
+        text = {"text/csv": _utf8, "application/x-ndjson": _utf8, "text/calendar": _utf8, "text/xml": _utf8}
         self.spec = OpenAPI.from_dict(served(app), config=Config(extra_media_type_deserializers=text))
         self.adapter = app.url_map.bind("localhost")
         self.seen: dict[tuple[str, str], set[int]] = {}
@@ -211,7 +220,12 @@ def session(make_config, clock):
                          {"name": "oncall", "token": TOKENS["write"], "role": "write"},
                          {"name": "admin", "token": TOKENS["admin"], "role": "admin"}]},
         channels={"chat": {"type": "log"},
-                  "pd": {"type": "pagerduty", "routing_key": "r" * 32, "webhook_secret": PD_SECRET}},
+                  "pd": {"type": "pagerduty", "routing_key": "r" * 32, "webhook_secret": PD_SECRET},
+                  "slack": {"type": "slack_app", "bot_token": "xoxb-openapi-0", "signing_secret": SLACK_SECRET,
+                            "channel": "C0OPENAPI"},
+                  "tg": {"type": "telegram", "bot_token": TG_TOKEN, "chat_id": TG_CHAT, "webhook_secret": TG_SECRET},
+                  "sms": {"type": "twilio_sms", "account_sid": "AC" + "1" * 32, "auth_token": TWILIO_TOKEN,
+                          "from": "+15550000000", "to": ["+15551111111"]}},
         routes=[{"levels": {"L1": ["chat", "pd"], "L2": ["chat"], "L3": ["chat"]}}],
         server={"public_url": "https://alerts.example.org/"},
         people={"alice": {"email": "alice@example.org"}, "bob": {}},
@@ -337,6 +351,19 @@ def test_every_answer_of_a_realistic_session_matches_the_document(session, clock
              expect=401)
     api.post("/webhooks/pagerduty", b'{"nope": 1}', token=None, headers=pd_signed(b'{"nope": 1}'), content_type=JSON,
              valid=False, expect=400)
+    # The chat integrations, each signed as its platform signs (tests/web/test_*_webhook.py and
+    # test_slack_interactions.py test them in full).
+    click = slack_form(slack_payload("ack", f"alert:{checkout}"))
+    api.post("/integrations/slack/interactions", click, token=None,
+             headers=slack_sign(click, int(clock.now().timestamp())))
+    api.post("/integrations/slack/interactions", click, token=None, headers=slack_sign(click, 1), expect=401)
+    api.post("/integrations/telegram", tg_update(f"ack:alert:{checkout}"), token=None, headers=tg_headers())
+    api.post("/integrations/telegram", tg_update("ack:alert:1"), token=None, headers=tg_headers("wrong"), expect=401)
+    sms = sms_reply("what is this?")
+    assert "ACK" in api.post("/integrations/twilio/sms", None, token=None, data=sms,
+                             headers={"X-Twilio-Signature": sms_sign(sms)}).get_data(as_text=True)
+    api.post("/integrations/twilio/sms", None, token=None, data=sms, headers={"X-Twilio-Signature": "bad"},
+             expect=401)
 
     # Deliveries.
     lad.deliver()
