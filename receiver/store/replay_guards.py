@@ -1,4 +1,5 @@
-"""Ids that must not be accepted again: revoked dashboard sessions and PagerDuty events already acted on.
+"""Ids that must not be accepted again: revoked dashboard sessions, and platform requests already acted on
+(PagerDuty events; Slack interactions, Telegram updates and Twilio messages, by prefixed ids).
 
 Each is one primary-key lookup on the request path and one insert-or-ignore; retention (engine/retention.py)
 deletes the rows that can no longer matter: a revocation once its cookie has expired, an event id after

@@ -42,3 +42,14 @@ class Services:
 
 def services() -> Services:
     return current_app.extensions["alert_receiver"]
+
+
+def channel_secrets(channel_type: str, field: str) -> dict[str, bytes]:
+    """Channel name → the secret `field` of every configured channel of `channel_type` that has it set: what a
+    platform's signed request (PagerDuty, Slack, Twilio) is checked against."""
+    found = {}
+    for name, settings in services().config.channels.items():
+        secret = getattr(settings, field, None) if settings.type == channel_type else None
+        if secret is not None:
+            found[name] = secret.reveal().encode("utf-8")
+    return found

@@ -29,7 +29,7 @@ from ..store import replay_guards
 from ..store.db import read_transaction
 from ..store.queries import iso
 from .auth import SIGNATURE, open_access
-from .context import services
+from .context import channel_secrets, services
 from .api_errors import ApiError
 from .lifecycle_api import _run
 from .params import parse_time
@@ -49,12 +49,7 @@ _ACTIONS = {"incident.acknowledged": "ack", "incident.resolved": "resolve", "inc
 
 
 def _secrets() -> list[bytes]:
-    found = []
-    for settings in services().config.channels.values():
-        secret = getattr(settings, "webhook_secret", None) if settings.type == "pagerduty" else None
-        if secret is not None:
-            found.append(secret.reveal().encode("utf-8"))
-    return found
+    return list(channel_secrets("pagerduty", "webhook_secret").values())
 
 
 def signature_valid(body: bytes, header: str, secrets: list[bytes]) -> bool:

@@ -46,7 +46,7 @@ from ..store import replay_guards, timers
 from ..store.db import read_transaction
 from .api_errors import ApiError
 from .auth import SIGNATURE, open_access
-from .context import services
+from .context import channel_secrets, services
 from .lifecycle_api import _run
 
 log = logging.getLogger("receiver.slack")
@@ -66,12 +66,7 @@ _CLICKED = {"ack": "Acknowledge", "resolve": "Resolve", "escalate": "Escalate"}
 
 
 def _secrets() -> list[bytes]:
-    found = []
-    for settings in services().config.channels.values():
-        secret = getattr(settings, "signing_secret", None) if settings.type == "slack_app" else None
-        if secret is not None:
-            found.append(secret.reveal().encode("utf-8"))
-    return found
+    return list(channel_secrets("slack_app", "signing_secret").values())
 
 
 def signature_valid(body: bytes, timestamp: str, header: str, secrets: list[bytes]) -> bool:

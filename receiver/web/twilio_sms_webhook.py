@@ -43,7 +43,7 @@ from ..store.db import read_transaction
 from ..store.outbox import get_notification
 from .api_errors import ApiError
 from .auth import SIGNATURE, open_access
-from .context import services
+from .context import channel_secrets, services
 from .lifecycle_api import _run
 
 log = logging.getLogger("receiver.twilio_sms")
@@ -63,8 +63,7 @@ _COMMAND = re.compile(r"\s*(ACK|RESOLVE)\s*#?\s*([0-9]{1,19})\s*", re.IGNORECASE
 
 def _channels() -> dict[str, bytes]:
     """name → auth token of every twilio_sms channel."""
-    return {name: s.auth_token.reveal().encode("utf-8")
-            for name, s in services().config.channels.items() if s.type == "twilio_sms"}
+    return channel_secrets("twilio_sms", "auth_token")
 
 
 def signature(token: bytes, url: str, params: list[tuple[str, str]]) -> str:

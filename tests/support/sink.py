@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from .local_server import LocalServer
 from .process import wait_until
 
 
@@ -22,7 +23,7 @@ class Received:
         return json.loads(self.body)
 
 
-class HttpSink:
+class HttpSink(LocalServer):
     def __init__(self):
         self.received: list[Received] = []
         self.script: list[tuple[int, dict[str, str]]] = []  # answers to give before the default 200
@@ -61,21 +62,11 @@ class HttpSink:
             def log_message(self, *args):  # quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> "HttpSink":
-        self.thread.start()
-        return self
+        super().__init__(Handler)
 
     def stop(self) -> None:
         self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
 
     def answer(self, *statuses: int | tuple[int, dict[str, str]]) -> None:
         """Answer the next requests with these statuses (then 200 again)."""

@@ -10,8 +10,9 @@ import dataclasses
 import itertools
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from .local_server import LocalServer
 from .process import wait_until
 
 CHANNEL_ID = "C0E2ECHAT"
@@ -25,7 +26,7 @@ class Call:
     answer: dict = dataclasses.field(default_factory=dict)
 
 
-class SlackApi:
+class SlackApi(LocalServer):
     def __init__(self, token: str):
         self.token = token
         self.calls: list[Call] = []
@@ -69,20 +70,7 @@ class SlackApi:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> "SlackApi":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def of(self, method: str) -> list[Call]:
         with self.lock:
