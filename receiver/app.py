@@ -48,6 +48,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
     # Before any route: ids bounded to what a row id can be, text without NUL (see web/params.py).
     app.url_map.converters.update(CONVERTERS)
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    metrics.initialise_channels(config.channels)
     metrics.config_last_reload_successful.set(1)
     if writes is None:
         writes = open_writes(db if db is not None else build_db(config))

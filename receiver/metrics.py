@@ -11,6 +11,24 @@ from prometheus_client import values as _values
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Time to acknowledge / resolve: from 30 s to a week (the buckets a Grafana histogram_quantile interpolates in).
+_ACK_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+_RESOLVE_BUCKETS = (60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)
+
+# The label values known before the first event, so that every labelled series the dashboards name exists (at 0)
+# in a freshly started receiver's /metrics (grafana/, tests/platform/test_grafana_dashboards.py).
+LEVELS = ("L1", "L2", "L3")
+WEBHOOK_CODES = ("200", "400", "401", "403", "413", "415", "422", "429", "503")
+WEBHOOK_REJECT_REASONS = ("malformed_json", "invalid_payload", "unsupported_version", "body_too_large",
+                          "unsupported_media_type")
+INGEST_RESULTS = ("new", "new_resolved", "updated", "resolved", "duplicate", "stale")
+DELIVERY_RESULTS = ("sent", "retry", "dead")
+ESCALATIONS = (("L3", "L2"), ("L2", "L1"), ("L3", "L1"))
+RECONCILE_DRIFT_KINDS = ("absent", "silenced", "unsilenced")
+ACK_SILENCE_RESULTS = ("created", "expired", "cancelled", "retry")
+AUTH_FAILURES = tuple((kind, reason) for kind in ("bearer", "basic", "login") for reason in ("invalid", "throttled"))
+OTHER = "other"  # the bucket of severities and services beyond the bounded sets of alert_receiver_open_alerts
+
 
 
 def multiprocess_enabled() -> bool:
@@ -113,6 +131,57 @@ class Metrics:
             "alert_receiver_ack_silences",
             "Alertmanager silences for acks (ack_silence), by result: created, expired, cancelled (ended before it "
             "was created), retry (an Alertmanager call failed; tried again later).", ["result"], registry=registry)
+
+        # The alerts themselves (grafana/alerts.json). The open-alerts gauge is set by the engine after each tick
+        # (engine/open_alerts_gauge.py) with bounded labels: the configured severities and the top services,
+        # the rest as "other". The two histograms are observed by the process that acknowledges or resolves.
+        self.open_alerts = Gauge(
+            "alert_receiver_open_alerts",
+            "Firing occurrences by level, severity (levels.severity keys, else other) and service (the 20 "
+            'services with most open alerts, the rest as "other"), set by the engine after each tick.',
+            ["level", "severity", "service"], multiprocess_mode="mostrecent", registry=registry)
+        self.time_to_ack = Histogram(
+            "alert_receiver_time_to_acknowledge_seconds",
+            "First notification sent to first acknowledgement (MTTA), observed when an occurrence is first acked.",
+            buckets=_ACK_BUCKETS, registry=registry)
+        self.time_to_resolve = Histogram(
+            "alert_receiver_time_to_resolve_seconds",
+            "startsAt to resolution (MTTR), observed when an open occurrence is resolved (by Alertmanager, by hand, "
+            "or by the reconciler).", buckets=_RESOLVE_BUCKETS, registry=registry)
+        self._initialise_known_labels()
+
+    def _initialise_known_labels(self) -> None:
+        """Every known label value at 0: the series exist before their first event (absent is not zero in PromQL,
+        and under PROMETHEUS_MULTIPROC_DIR a child is only written to its process's file once created)."""
+        for code in WEBHOOK_CODES:
+            self.webhook_requests.labels(code=code)
+        for reason in WEBHOOK_REJECT_REASONS:
+            self.webhook_rejected.labels(reason=reason)
+        for result in INGEST_RESULTS:
+            self.alerts_ingested.labels(result=result)
+        for kind, reason in AUTH_FAILURES:
+            self.auth_failures.labels(kind=kind, reason=reason)
+        for from_level, to_level in ESCALATIONS:
+            self.escalations.labels(from_level=from_level, to_level=to_level)
+        for kind in RECONCILE_DRIFT_KINDS:
+            self.reconcile_drift.labels(kind=kind)
+        for result in ACK_SILENCE_RESULTS:
+            self.ack_silences.labels(result=result)
+        for level in LEVELS:
+            self.open_alerts.labels(level=level, severity=OTHER, service=OTHER)
+
+    def initialise_channels(self, channels) -> None:
+        """alert_receiver_notifications at 0 for every configured channel and result (the channels are config)."""
+        for channel in channels:
+            for result in DELIVERY_RESULTS:
+                self.notifications.labels(channel=channel, result=result)
+
+    def observe_action(self, result) -> None:
+        """MTTA and MTTR samples of a lifecycle action (engine/lifecycle.ActionResult), by whoever ran it."""
+        for seconds in result.time_to_ack:
+            self.time_to_ack.observe(seconds)
+        for seconds in result.time_to_resolve:
+            self.time_to_resolve.observe(seconds)
 
     def exposition(self) -> bytes:
         """The text exposition: this registry in one process, the aggregate of all processes under gunicorn."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import email.utils
+import threading
 import urllib.parse
 from typing import TYPE_CHECKING, ClassVar, Iterable, Protocol
 
@@ -33,14 +34,34 @@ class Renderer(Protocol):
 class DeliveryError(Exception):
     """A send that did not succeed. `retryable`: the same message may succeed later (5xx, 429, timeouts);
     otherwise it is dead at once (4xx other than 429: a retry cannot fix a bad request or a revoked key).
-    `retry_after`: the provider's Retry-After, in seconds, honoured by the retry schedule. The reason never
-    contains a secret (webhook URLs and keys are secrets)."""
+    `retry_after`: the provider's Retry-After, in seconds, honoured by the retry schedule. `code`: the provider's
+    HTTP status or SMTP reply code when it answered one (None for a timeout or a refused connection), recorded with
+    the attempt (store/attempts.py). The reason never contains a secret (webhook URLs and keys are secrets)."""
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None):
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None, code: int | None = None):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.code = code
+
+
+# The last status a provider answered on this thread (check_response, an SMTP send): the dispatcher clears it
+# before a send and reads it after a successful one, to record the 2xx (or 250) with the attempt. Per thread: one
+# channel's sends run on several pool threads at once.
+_answered = threading.local()
+
+
+def note_status(code: int | None) -> None:
+    """Remember the provider's answer to the current send (the last one wins when a send makes several calls)."""
+    _answered.code = code
+
+
+def take_status() -> int | None:
+    """The status noted since the last take on this thread (None if none), and forget it."""
+    code = getattr(_answered, "code", None)
+    _answered.code = None
+    return code
 
 
 class RateLimit(BaseModel):
@@ -130,13 +151,14 @@ def check_response(response: "requests.Response", *, what: str, retryable_codes:
     the channel's `retryable_codes`; every other status is permanent. `what` names the call, never its URL; the
     body quoted has `secrets` masked."""
     status = response.status_code
+    note_status(status)
     if 200 <= status < 300:
         return
     # Masked whole, then cut: cutting first would leave a secret straddling the cut all but its last characters.
     body = redact((response.text or "").strip().replace("\n", " "), secrets)[:BODY_QUOTED]
     reason = f"{what}: HTTP {status}" + (f": {body}" if body else "")
     retryable = status == 429 or status >= 500 or status in set(retryable_codes)
-    raise DeliveryError(reason, retryable=retryable,
+    raise DeliveryError(reason, retryable=retryable, code=status,
                         retry_after=retry_after_seconds(response.headers.get("Retry-After")) if retryable else None)
 
 

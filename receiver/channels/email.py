@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from receiver.channels.base import Channel, DeliveryError, addresses
+from receiver.channels.base import Channel, DeliveryError, addresses, note_status
 from receiver.channels.markup import plain
 from receiver.channels.text import cut, one_line
 from receiver.domain import Message
@@ -97,12 +97,12 @@ def _smtp_error(exc: smtplib.SMTPException, what: str, secrets: list[str]) -> De
         codes = [code for code, _ in refused.values()]
         detail = "; ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items())
         return DeliveryError(redact(f"{what}: every recipient refused: {detail}", secrets)[:REASON_LIMIT],
-                             retryable=all(400 <= code < 500 for code in codes))
+                             retryable=all(400 <= code < 500 for code in codes), code=codes[0] if codes else None)
     if isinstance(exc, smtplib.SMTPResponseException):
         code = exc.smtp_code
         # A code outside 4xx/5xx (smtplib's -1 for a lost connection) is trouble on the way: retry.
         return DeliveryError(redact(f"{what}: {code} {_text(exc.smtp_error)}", secrets)[:REASON_LIMIT],
-                             retryable=not 500 <= code < 600)
+                             retryable=not 500 <= code < 600, code=code if code > 0 else None)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return DeliveryError(f"{what}: the server closed the connection", retryable=True)
     # SMTPNotSupportedError (no STARTTLS or AUTH offered) and "no suitable authentication method": the server
@@ -189,6 +189,7 @@ class EmailChannel(Channel):
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise DeliveryError(redact(f"{what}: connection failed ({reason})", self.secrets()),
                                 retryable=True) from None
+        note_status(250)  # smtplib raises unless the server answered the message's data with 250
         if refused:
             # Some recipients got it: retrying would page them again, so this counts as sent, loudly.
             log.warning("some e-mail recipients were refused", extra={

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from receiver.channels.base import (BODY_QUOTED, Channel, DeliveryError, RateLimit, check_response, http_timeout,
+                                    note_status,
                                     request_error, retry_after_seconds, url_secrets)
 from receiver.channels.chat import ChatSettings
 from receiver.channels.markup import http_url, plain
@@ -310,6 +311,7 @@ class TelegramChannel(Channel):
                                       allow_redirects=False)
         except requests.RequestException as exc:
             raise request_error(exc, what=what) from None
+        note_status(response.status_code)  # recorded with the attempt (engine/delivery.py)
         answer = _json(response)
         if answer is None or "ok" not in answer:
             check_response(response, what=what, secrets=secrets)  # not the Bot API's JSON: by status alone
@@ -345,7 +347,7 @@ def _api_error(response: "requests.Response", answer: dict, *, what: str, secret
         after = parameters.get("retry_after")
         retry_after = (float(after) if isinstance(after, (int, float)) and not isinstance(after, bool) and after >= 0
                        else retry_after_seconds(response.headers.get("Retry-After")))
-    return DeliveryError(reason, retryable=retryable, retry_after=retry_after)
+    return DeliveryError(reason, retryable=retryable, retry_after=retry_after, code=response.status_code)
 
 
 def _chat(conversation: str) -> int | str:

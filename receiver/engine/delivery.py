@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
 
-from ..channels.base import Channel, DeliveryError
+from ..channels.base import Channel, DeliveryError, take_status
 from ..config import Config
 from ..domain import Message, MessageAlert, NotificationKind, NotificationStatus, Posted, Recipient
 from ..store import outbox as store
@@ -175,7 +175,9 @@ class Dispatcher:
         """The repeats of several groups as one message; its outcome is each one's."""
         message = chat.digest_message(items, carried, lambda item, rows: self.message(item, rows, now))
         outcome, message, _ = self._send(items[0], message)
-        return [(item, dataclasses.replace(outcome, id=item.id), message, None) for item in items]
+        # One attempt recorded per message digested, each with its own number.
+        return [(item, dataclasses.replace(outcome, id=item.id, attempt=item.attempts + 1 if outcome.attempted
+                                           else None), message, None) for item in items]
 
     # --- one message ---------------------------------------------------------------------------------------
 
@@ -219,6 +221,7 @@ class Dispatcher:
                 return store.Outcome(item.id, self._open_status(item), False, now,
                                      next_attempt_at=now + dt.timedelta(seconds=wait)), message, None
         started = time.perf_counter()
+        take_status()  # forget what an earlier send on this thread was answered
         try:
             posted = channel.send(message)
         except DeliveryError as exc:
@@ -228,12 +231,17 @@ class Dispatcher:
             err = DeliveryError(f"unexpected {type(exc).__name__} in channel", retryable=True)
             return self._failure(item, now, err, started), message, None
         return store.Outcome(item.id, NotificationStatus.SENT.value, True, self.clock.now(),
-                             duration_ms=_ms(started)), message, posted if isinstance(posted, Posted) else None
+                             duration_ms=_ms(started), attempt=item.attempts + 1, code=take_status()), \
+            message, posted if isinstance(posted, Posted) else None
 
     def _open_status(self, item: store.Claimed) -> str:
         return NotificationStatus.FAILED.value if item.attempts else NotificationStatus.PENDING.value
 
     def _failure(self, item: store.Claimed, now: dt.datetime, exc: DeliveryError, started: float) -> store.Outcome:
+        outcome = self._failed(item, now, exc, started)
+        return dataclasses.replace(outcome, attempt=item.attempts + 1, code=exc.code)
+
+    def _failed(self, item: store.Claimed, now: dt.datetime, exc: DeliveryError, started: float) -> store.Outcome:
         attempt = item.attempts + 1
         deadline = item.give_up_at or item.created_at + self.config.delivery.retry.give_up_after
         if not exc.retryable:

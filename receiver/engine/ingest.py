@@ -42,6 +42,7 @@ class IngestResult:
     unknown_severities: Counter = dataclasses.field(default_factory=Counter)
     new_ids: list[int] = dataclasses.field(default_factory=list)
     closed_ids: list[int] = dataclasses.field(default_factory=list)
+    resolve_seconds: list[float] = dataclasses.field(default_factory=list)  # startsAt -> endsAt of those closed (MTTR)
     messages: int = 0
 
     @property
@@ -244,6 +245,7 @@ class _RowWrites:
     owner: dict[str, _Work] = dataclasses.field(default_factory=dict)  # fingerprint -> the snapshot that opens it
     closes: dict[int, dt.datetime] = dataclasses.field(default_factory=dict)  # occurrence id -> ends_at
     close_owner: dict[int, _Work] = dataclasses.field(default_factory=dict)
+    close_starts: dict[int, dt.datetime] = dataclasses.field(default_factory=dict)  # occurrence id -> startsAt
     updates: dict[dt.datetime, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)  # by `now`
 
     @classmethod
@@ -266,6 +268,7 @@ class _RowWrites:
         elif d.outcome is Outcome.RESOLVED:
             self.closes[d.occurrence_id] = d.ends_at
             self.close_owner[d.occurrence_id] = w
+            self.close_starts[d.occurrence_id] = d.alert.starts_at
         elif d.outcome is Outcome.UPDATED:
             self.updates.setdefault(w.now, []).append({
                 "b_id": d.occurrence_id, "b_starts_at": d.new_starts_at, "b_annotations": d.alert.annotations,
@@ -348,6 +351,7 @@ def _closed(conn, closed: list[int], rows: _RowWrites, news: _News, held: Ingest
         w = rows.close_owner[alert_id]
         w.result.outcomes[Outcome.RESOLVED.value] += 1
         w.result.closed_ids.append(alert_id)
+        w.result.resolve_seconds.append((rows.closes[alert_id] - rows.close_starts[alert_id]).total_seconds())
         news.events.append(alert_store.NewEvent(alert_id, EventKind.RESOLVED.value, w.now, actor="alertmanager",
                                                 details={"ends_at": rows.closes[alert_id].isoformat()}))
     if closed:

@@ -17,6 +17,7 @@ from ..config.sla_targets import ACKED, flag as sla_flag
 from ..domain import AlertStatus, EventKind, Level, NotificationKind
 from ..store import ack_silences, outbox, timers
 from ..store.alerts import NewEvent, insert_events
+from ..store.sql import chunks
 from ..store.write_port import Writes
 from ..store.models import Alert
 from . import mutes
@@ -42,11 +43,16 @@ class ActionResult:
     changed: list[int]  # occurrence ids this call changed
     unchanged: list[int]  # ids named that were already in the requested state
     messages: int = 0
+    # MTTA and MTTR samples of this call, in seconds (an occurrence's first ack after its first notification; a
+    # resolution's start to end): the caller that owns the process's metrics observes them (Metrics.observe_action).
+    time_to_ack: list[float] = dataclasses.field(default_factory=list)
+    time_to_resolve: list[float] = dataclasses.field(default_factory=list)
 
 
 def _existing(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
     rows = conn.execute(sa.select(_alerts.c.id, _alerts.c.status, _alerts.c.level, _alerts.c.route,
-                                  _alerts.c.acked_at, _alerts.c.acked_by, _alerts.c.escalate)
+                                  _alerts.c.acked_at, _alerts.c.acked_by, _alerts.c.escalate, _alerts.c.starts_at,
+                                  _alerts.c.first_notified_at, _alerts.c.first_acked_at)
                         .where(_alerts.c.id.in_(list(ids))))
     return {r.id: r for r in rows}
 
@@ -96,7 +102,10 @@ def ack(writes: Writes, config: Config, alert_ids: Sequence[int], *, actor: str,
         if ack_silence:
             _record_silences(conn, config, changed, by_ttl, now=now)
     ids = {r.id for r in changed}
-    return ActionResult(sorted(ids), sorted(set(open_ids) - ids), messages)
+    # MTTA, once per occurrence (its first ack); never notified yet: not a sample.
+    to_ack = [max(0.0, (now - existing[i].first_notified_at).total_seconds()) for i in sorted(ids)
+              if existing[i].first_acked_at is None and existing[i].first_notified_at is not None]
+    return ActionResult(sorted(ids), sorted(set(open_ids) - ids), messages, time_to_ack=to_ack)
 
 
 def _acked_at_level():
@@ -123,17 +132,33 @@ def _record_silences(conn: Connection, config: Config, rows: Sequence[Any], by_t
 
 def resolve_open(conn: Connection, config: Config, alert_ids: Sequence[int], *, actor: str, now: dt.datetime,
                  comment: str | None = None, details: dict[str, Any] | None = None,
-                 where: Sequence[Any] = ()) -> list[int]:
-    """Resolve many open occurrences in the caller's transaction (the reconciler): one conditional UPDATE (per
-    900 ids), their `resolved` events, and resolution notices to the channels that were told. Returns the ids
-    this call resolved."""
+                 where: Sequence[Any] = ()) -> ActionResult:
+    """Resolve many open occurrences in the caller's transaction (the reconciler, a group's Resolve button): one
+    conditional UPDATE (per 900 ids), their `resolved` events, and resolution notices to the channels that were
+    told. `changed`: the ids this call resolved."""
     changed = timers.update_open(conn, alert_ids, where=where, values={
         "status": AlertStatus.RESOLVED.value, "ends_at": now, "resolved_at": now, "resolved_by": actor[:200],
         "next_action_at": None, "updated_at": now})
     insert_events(conn, [NewEvent(r.id, EventKind.RESOLVED.value, now, actor=actor, comment=comment, details=details)
                          for r in changed])
-    _tell_told(conn, config, changed, NotificationKind.RESOLVED, now=now)
-    return [r.id for r in changed]
+    messages = _tell_told(conn, config, changed, NotificationKind.RESOLVED, now=now)
+    ids = [r.id for r in changed]
+    return ActionResult(ids, [], messages, time_to_resolve=[max(0.0, (now - s).total_seconds())
+                                                            for s in _starts_at(conn, ids)])
+
+
+def _starts_at(conn: Connection, ids: Sequence[int]) -> list[dt.datetime]:
+    return [s for part in chunks(sorted(ids), 900)
+            for s in conn.scalars(sa.select(_alerts.c.starts_at).where(_alerts.c.id.in_(part)))]
+
+
+def resolve_group(writes: Writes, config: Config, group_id: str, *, actor: str, now: dt.datetime,
+                  comment: str | None = None) -> ActionResult:
+    """Resolve every open occurrence of one Alertmanager group (a chat button on a group's message), in one
+    transaction."""
+    with writes.transaction() as conn:
+        ids = timers.open_ids_of_group(conn, group_id=group_id)
+        return resolve_open(conn, config, ids, actor=actor, now=now, comment=comment) if ids else ActionResult([], [])
 
 
 def by_ttl_seconds(by_ttl: dict, alert_id: int) -> float | None:
@@ -168,14 +193,15 @@ def resolve(writes: Writes, config: Config, alert_id: int, *, actor: str, now: d
     """Resolve by hand: everything stops; every channel that was told hears `resolved`. Alertmanager's later
     firing snapshots of this occurrence are then stale (startsAt is before its end) and change nothing."""
     with writes.transaction() as conn:
-        _one(conn, alert_id, action="resolved")
+        row = _one(conn, alert_id, action="resolved")
         changed = timers.update_open(conn, [alert_id], values={
             "status": AlertStatus.RESOLVED.value, "ends_at": now, "resolved_at": now, "resolved_by": actor[:200],
             "next_action_at": None, "updated_at": now})
         insert_events(conn, [NewEvent(r.id, EventKind.RESOLVED.value, now, actor=actor, comment=comment)
                              for r in changed])
         messages = _tell_told(conn, config, changed, NotificationKind.RESOLVED, now=now)
-    return ActionResult([r.id for r in changed], [], messages)
+    to_resolve = [max(0.0, (now - row.starts_at).total_seconds())] if changed else []  # MTTR: its end is now
+    return ActionResult([r.id for r in changed], [], messages, time_to_resolve=to_resolve)
 
 
 def escalate(writes: Writes, config: Config, alert_id: int, *, actor: str, now: dt.datetime,

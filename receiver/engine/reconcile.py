@@ -112,6 +112,7 @@ class ReconcileResult:
     resolved: list[int] = dataclasses.field(default_factory=list)
     acked: list[int] = dataclasses.field(default_factory=list)
     unacked: list[int] = dataclasses.field(default_factory=list)
+    actions: list[lifecycle.ActionResult] = dataclasses.field(default_factory=list)  # for their MTTA/MTTR samples
 
 
 def stored_firing(conn) -> list[StoredFiring]:
@@ -145,15 +146,18 @@ def reconcile_once(writes: Writes, config: Config, client: AlertmanagerClient, n
     if drift.absent:
         reason = "reconciled: absent from alertmanager " + ", ".join(urls)
         with writes.transaction() as conn:
-            result.resolved = lifecycle.resolve_open(
+            resolved = lifecycle.resolve_open(
                 conn, config, drift.absent, actor=ACTOR, now=now, comment=reason,
                 details={"reason": reason, "alertmanagers": list(urls)},
                 # A webhook may have re-opened or replaced it since the read: only what is still as decided.
                 where=[_alerts.c.received_at <= received_before, _alerts.c.source != DEADMAN_SOURCE])
+        result.resolved = resolved.changed
+        result.actions.append(resolved)
     for silence_ids, ids in drift.silenced.items():
         done = lifecycle.ack(writes, config, ids, actor=SILENCE_ACTOR, now=now, strict=False, ack_silence=False,
                              ttl=dt.timedelta(0), comment=f"silenced in Alertmanager (silence {silence_ids})")
         result.acked += done.changed
+        result.actions.append(done)
     for alert_id in drift.unsilenced:
         try:
             done = lifecycle.unack(writes, config, alert_id, actor=ACTOR, now=now,

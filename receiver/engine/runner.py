@@ -27,6 +27,7 @@ from ..store.write_port import Writes
 from ..wakeup import Wakeup
 from . import deadman, reconcile, silences
 from .delivery import Dispatcher
+from .open_alerts_gauge import OpenAlertsGauge
 from .reload import apply_routes
 from .retention import run_retention
 from .sla_breaches import check_breaches
@@ -49,6 +50,8 @@ class EngineRunner:
         self.writes = writes
         self.db = writes.db  # for reads
         self.metrics = metrics
+        metrics.initialise_channels(config.channels)
+        self.open_alerts = OpenAlertsGauge(metrics)
         self.clock = clock or SystemClock()
         self.load_config = load_config
         self.http = http or requests.Session()
@@ -98,6 +101,8 @@ class EngineRunner:
             self.metrics.repeats.inc(result.repeats + result.resumed)
         self.metrics.engine_tick_duration.observe(time.perf_counter() - started)
         self.metrics.engine_last_tick.set(time.time())
+        with read_transaction(self.db) as conn:  # after the tick: levels as it left them
+            self.open_alerts.refresh(conn, self.config)
 
     def _tick_loop(self) -> None:
         while not self.stop.is_set():
@@ -156,6 +161,8 @@ class EngineRunner:
 
     def reconcile_once(self) -> reconcile.ReconcileResult:
         result = reconcile.reconcile_once(self.writes, self.config, self._alertmanager_client(), self.clock.now())
+        for action in result.actions:  # acks for Alertmanager silences, resolutions of alerts it no longer has
+            self.metrics.observe_action(action)
         if not result.complete:
             self.metrics.reconcile_errors.inc()
             log.warning("reconciliation skipped", extra={"reason": result.reason})
@@ -241,6 +248,7 @@ class EngineRunner:
         changed = apply_routes(self.writes, config, now=self.clock.now())
         self.config = config
         self.dispatcher.configure(config, self._channels(config))
+        self.metrics.initialise_channels(config.channels)
         self.metrics.config_last_reload_successful.set(1)
         log.info("config reloaded", extra={"source": str(config.source or "defaults"), "rerouted": changed})
         self.wake.set()

@@ -146,6 +146,9 @@ def _bucket_where(table, p: Plan):
     return clauses
 
 
+bucket_where = _bucket_where  # read_percentiles.py reads alert_stats_sketch's rows of a plan with it
+
+
 def _in_filters(*pairs) -> list:
     """`column IN (values)` for each (column, values) whose values are given."""
     return [column.in_(list(values)) for column, values in pairs if values]
@@ -161,10 +164,12 @@ _READ_SUMS = ("mtta_count", "mtta_sum", "mttr_count", "mttr_sum",
               *(f"notifications_{s}" for s in NOTIFICATION_STATUSES), *MTTA_BUCKETS, *MTTR_BUCKETS)
 
 
-@functools.lru_cache(maxsize=1)
-def _stats_sums():
-    """The 140-odd sums read_stats selects, built once (building them cost more than the query)."""
-    return sa.select(*[sa.func.coalesce(sa.func.sum(_stats.c[n]), 0) for n in _READ_SUMS])
+@functools.lru_cache(maxsize=2)
+def _stats_sums(histograms: bool = True):
+    """The 140-odd sums read_stats selects (18 without the histograms), built once (building them cost more than
+    the query)."""
+    names = _READ_SUMS if histograms else _READ_SUMS[:-2 * STATS_HIST_BUCKETS]
+    return sa.select(*[sa.func.coalesce(sa.func.sum(_stats.c[n]), 0) for n in names])
 
 
 @dataclasses.dataclass
@@ -181,9 +186,10 @@ class StatsPart:
     notifications: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def read_stats(conn: Connection, p: Plan, filters: list) -> StatsPart:
+def read_stats(conn: Connection, p: Plan, filters: list, *, histograms: bool = True) -> StatsPart:
     """Per range (day rows, hour rows): counts grouped by (severity, level, service), and the distribution and
-    notification sums ungrouped (one row: 140 sums grouped 180 ways cost more in Python than in SQL)."""
+    notification sums ungrouped (one row: 140 sums grouped 180 ways cost more in Python than in SQL). Without
+    `histograms` the duration histograms stay empty (only rolled-up days still need them: read_percentiles.py)."""
     t = _stats.c
     part = StatsPart(groups={})
     for clause in _bucket_where(_stats, p):
@@ -193,14 +199,14 @@ def read_stats(conn: Connection, p: Plan, filters: list) -> StatsPart:
             g = part.groups.setdefault((row[0], row[1], row[2]), dict.fromkeys(_READ_COUNTERS, 0))
             for i, name in enumerate(_READ_COUNTERS):
                 g[name] += int(row[3 + i])
-        sums = dict(zip(_READ_SUMS, conn.execute(_stats_sums().where(clause, *filters)).one()))
+        sums = dict(zip(_READ_SUMS, conn.execute(_stats_sums(histograms).where(clause, *filters)).one()))
         part.mtta_count += int(sums["mtta_count"])
         part.mtta_sum += float(sums["mtta_sum"])
         part.mttr_count += int(sums["mttr_count"])
         part.mttr_sum += float(sums["mttr_sum"])
         for s in NOTIFICATION_STATUSES:
             part.notifications[s] = part.notifications.get(s, 0) + int(sums[f"notifications_{s}"])
-        for i in range(STATS_HIST_BUCKETS):
+        for i in range(STATS_HIST_BUCKETS if histograms else 0):
             part.mtta_hist[i] += int(sums[MTTA_BUCKETS[i]])
             part.mttr_hist[i] += int(sums[MTTR_BUCKETS[i]])
     return part

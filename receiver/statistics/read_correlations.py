@@ -11,11 +11,17 @@ reason. Each source is an index range bounded by `limit` (closest first), so a s
 - service   0.7 × (1 − d / (2·window))   same non-empty `service`, d ≤ window → 0.7 … 0.35
 - manual    as stored (default 1.0)      recorded by POST /api/v1/correlations (write_correlations.py), with its
                                          type, actor and comment
+
+Each related occurrence also says how its firing interval lies against this one's (an interval ends at endsAt, else
+the receiver's resolution, else now): `relation` "overlapping" ("firing at the same time"), or "before" / "after"
+with `gap_seconds` between the two intervals ("within 12 minutes before": it stopped firing 12 minutes or less
+before this one started).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,13 +57,16 @@ def related(conn: Connection, alert_id: int, *, window: dt.timedelta, limit: int
     anchor = conn.execute(sa.select(_alerts).where(c.id == alert_id)).first()
     if anchor is None:
         return None
-    cols = [c[k] for k in SUMMARY]
+    cols = [c[k] for k in SUMMARY] + [c.resolved_at]
     found: dict[int, dict[str, Any]] = {}
+    span = (anchor.starts_at, _end(anchor, now))
 
     def add(row, kind: str, score: float, reason: str, **extra) -> None:
         entry = found.setdefault(row.id, {"alert": _summary(row), "reasons": [],
-                                          "distance": abs((row.starts_at - start).total_seconds())})
-        entry["reasons"].append({"type": kind, "score": round(score, 4), "reason": reason, **extra})
+                                          "distance": abs((row.starts_at - start).total_seconds()),
+                                          **relation(span, (row.starts_at, _end(row, now)))})
+        entry["reasons"].append({"type": kind, "score": round(score, 4), "reason": reason(entry["when"])
+                                 if callable(reason) else reason, **extra})
 
     start = anchor.starts_at
     lo, hi = start - window, start + window
@@ -70,7 +79,7 @@ def related(conn: Connection, alert_id: int, *, window: dt.timedelta, limit: int
             c.starts_at <= end + window, other_end >= start - window,
         ).order_by(sa.text("d"), c.id).limit(limit))
         for row in rows:
-            add(row, "group", BASE["group"], "same Alertmanager group, firing at the same time",
+            add(row, "group", BASE["group"], lambda when: f"same Alertmanager group, {when}",
                 seconds_apart=round(float(row.d), 3))
     for kind, value in (("instance", anchor.instance), ("service", anchor.service)):
         if not value:
@@ -82,7 +91,8 @@ def related(conn: Connection, alert_id: int, *, window: dt.timedelta, limit: int
         for row in rows:
             d = float(row.d)
             score = BASE[kind] * (1 - min(d, window.total_seconds()) / (2 * window.total_seconds()))
-            add(row, kind, score, f"same {kind} {value!r}, started {_human(d)} apart", seconds_apart=round(d, 3))
+            add(row, kind, score, lambda when, kind=kind, value=value, d=d:
+                f"same {kind} {value!r}, started {_human(d)} apart, {when}", seconds_apart=round(d, 3))
     for direction, mine, other in (("outgoing", _links.c.alert_id, _links.c.related_alert_id),
                                    ("incoming", _links.c.related_alert_id, _links.c.alert_id)):
         rows = conn.execute(
@@ -99,9 +109,39 @@ def related(conn: Connection, alert_id: int, *, window: dt.timedelta, limit: int
         best = entry["reasons"][0]
         out.append((-best["score"], entry["distance"], entry["alert"]["id"],
                     {"alert": entry["alert"], "type": best["type"], "score": best["score"], "reason": best["reason"],
+                     "relation": entry["relation"], "gap_seconds": entry["gap_seconds"], "when": entry["when"],
                      "reasons": entry["reasons"]}))
     out.sort(key=lambda e: e[:3])
     return [e[3] for e in out[:limit]]
+
+
+def _end(row, now: dt.datetime) -> dt.datetime:
+    """Where an occurrence's firing interval ends: endsAt, the receiver's resolution, else now (never before it
+    started)."""
+    return row.ends_at or row.resolved_at or max(now, row.starts_at)
+
+
+def relation(mine: tuple[dt.datetime, dt.datetime], other: tuple[dt.datetime, dt.datetime]) -> dict[str, Any]:
+    """How the interval `other` lies against `mine` (each start, end): overlapping (touching counts), or before or
+    after it with the gap between them, and the same in words."""
+    if other[1] < mine[0]:
+        kind, gap = "before", (mine[0] - other[1]).total_seconds()
+    elif other[0] > mine[1]:
+        kind, gap = "after", (other[0] - mine[1]).total_seconds()
+    else:
+        return {"relation": "overlapping", "gap_seconds": 0.0, "when": "firing at the same time"}
+    return {"relation": kind, "gap_seconds": round(gap, 3), "when": f"within {_within(gap)} {kind}"}
+
+
+def _within(seconds: float) -> str:
+    """The gap rounded up to the unit it is read in: "within 12 minutes" for 11 min 20 s; hours from 2 hours on."""
+    minutes = max(1, math.ceil(seconds / 60 - 1e-9))
+    if minutes < 120:
+        return f"{minutes} minute" + ("s" if minutes != 1 else "")
+    hours = math.ceil(minutes / 60 - 1e-9)
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{math.ceil(hours / 24 - 1e-9)} days"
 
 
 def _human(seconds: float) -> str:

@@ -27,13 +27,14 @@ from ..store.db import QueryTimeout, StatementBudget, is_query_timeout
 from ..store.models import Alert
 from ..store.queries import AlertFilter, where_clauses
 from ..text_safety import FORMULA_START, neutralise  # noqa: F401  (neutralise: re-exported, the reference)
+from . import read_export_columns as analysis
 
 _alerts = Alert.__table__
 
 COLUMNS = ("id", "fingerprint", "alertname", "severity", "service", "instance", "status", "level", "starts_at",
            "ends_at", "acked_at", "acked_by", "resolved_at", "escalation_count", "labels", "annotations", "group_key",
-           "receiver", "source")
-_TIMES = {"starts_at", "ends_at", "acked_at", "resolved_at"}
+           "receiver", "source", *analysis.ANALYSIS)  # the columns for analysis: read_export_columns.py
+_TIMES = {"starts_at", "ends_at", "acked_at", "resolved_at", *analysis.TIMES}
 _JSON = {"labels", "annotations"}
 _NUMBERS = {"id", "escalation_count"}
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json", "ndjson": "application/x-ndjson"}
@@ -71,7 +72,7 @@ def _csv_cell(dialect: str, name: str):
         return sa.cast(c[name], sa.Text)  # a JSON object starts with {: never a formula
     if name in _NUMBERS:
         return c[name]
-    return _neutralised(c[name])
+    return analysis.column(dialect, name, _neutralised)
 
 
 def _json_value(dialect: str, name: str):
@@ -80,7 +81,7 @@ def _json_value(dialect: str, name: str):
         return _iso(dialect, c[name])
     if name in _JSON and dialect != "postgresql":
         return sa.func.json(c[name])  # nested as an object, not as a string
-    return c[name]
+    return analysis.column(dialect, name)
 
 
 def query(dialect: str, f: AlertFilter, fmt: str) -> sa.Select:

@@ -1,14 +1,13 @@
-"""Statistics over a period: counts, MTTA/MTTR (mean, p50, p90), escalations, notification outcomes (`summary`),
+"""Statistics over a period: counts, MTTA/MTTR (mean, min, p50, p90, max), escalations, notification outcomes (`summary`),
 counts per time slot (`slot_counts`, for trends) and escalations by level pair. The top lists, noisy and flapping
 alerts are in read_top.py, which shares this module's percentiles, source names and `aggregable`.
 
 Where the numbers come from (write_aggregates.py explains the tables): the whole hours of a period from the
 pre-aggregates, everything they do not hold (the partial hours at the edges, occurrences still firing or resolved
 after the watermark) from raw rows, merged; a filter the aggregates cannot answer (label matchers, `acked`, …)
-reads raw rows only. `sources` reports which were used. Counts, sums and means are exact either way; with
-aggregates, p50/p90 come from the merged duration histograms (write_rollups.py buckets: the estimate lies in the
-bucket of the exact value or its neighbour: off by less than one bucket, < 29 % above 1 s); raw-only answers
-interpolate exactly.
+reads raw rows only. `sources` reports which were used. Counts, sums, means, min and max are exact either way;
+MTTA/MTTR percentiles are exact, or within 0.5 % from sketches for large unfiltered periods, whatever the filter
+(read_percentiles.py: each distribution's `method` says which).
 
 Definitions (docs/statistics.md documents them; the tests recompute them independently):
 - an occurrence is in a period when its `starts_at` is in [since, until);
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from collections import defaultdict
 from typing import Any, Sequence
 
@@ -34,6 +32,7 @@ from sqlalchemy.engine import Connection
 from ..store.models import Alert, AlertEvent, Notification, NotificationItem
 from ..store.queries import AlertFilter, where_clauses
 from . import read_aggregates as reads
+from . import read_percentiles as percentiles
 from .write_aggregates import mtta_expr, mtta_present, mttr_expr, mttr_present
 
 _alerts = Alert.__table__
@@ -41,50 +40,9 @@ _messages = Notification.__table__
 _items = NotificationItem.__table__
 
 
-# --- durations and percentiles -----------------------------------------------------------------------------
+# --- durations and percentiles: read_percentiles.py (exact, sketch or histogram) ----------------------------
 
-
-def interpolate(sorted_values: Sequence[float], q: float) -> float | None:
-    """The q-quantile of sorted values, linear between closest ranks; None for no values."""
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    pos = (n - 1) * q
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-@dataclasses.dataclass(frozen=True)
-class Distribution:
-    count: int
-    mean: float | None
-    p50: float | None
-    p90: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        r = lambda v: None if v is None else round(v, 3)  # noqa: E731
-        return {"count": self.count, "mean": r(self.mean), "p50": r(self.p50), "p90": r(self.p90)}
-
-
-def distribution(conn: Connection, value, present, where: Sequence[Any]) -> Distribution:
-    """Count, mean, p50 and p90 of `value` over the rows matching `where` and `present`."""
-    if conn.dialect.name == "postgresql":
-        row = conn.execute(sa.select(
-            sa.func.count(), sa.func.avg(value),
-            sa.func.percentile_cont(0.5).within_group(value), sa.func.percentile_cont(0.9).within_group(value),
-        ).where(*where, present)).one()
-        return Distribution(row[0], _f(row[1]), _f(row[2]), _f(row[3]))
-    # SQLite has no percentile aggregate: the values, sorted by SQLite.
-    values = [float(v) for v in conn.execute(
-        sa.select(value.label("v")).where(*where, present).order_by(sa.text("v"))).scalars()]
-    if not values:
-        return Distribution(0, None, None, None)
-    return Distribution(len(values), sum(values) / len(values), interpolate(values, 0.5), interpolate(values, 0.9))
-
-
-def _f(value) -> float | None:
-    return None if value is None else float(value)
+interpolate, Distribution, distribution = percentiles.interpolate, percentiles.Distribution, percentiles.distribution
 
 
 # --- where the numbers come from ---------------------------------------------------------------------------
@@ -160,8 +118,8 @@ def summary(conn: Connection, f: AlertFilter, sources: set[str] | None = None) -
         parts = []
         if plan is not None:
             sources.add(AGGREGATES)
-            parts.append(reads.read_stats(conn, plan, reads.stats_filters(f.services, f.severities,
-                                                                                     f.levels)))
+            parts.append(reads.read_stats(conn, plan, reads.stats_filters(f.services, f.severities, f.levels),
+                                          histograms=rolled is not None))
         if rolled is not None:
             sources.add(ROLLUPS)
             parts.append(rolled.stats)
@@ -172,12 +130,7 @@ def summary(conn: Connection, f: AlertFilter, sources: set[str] | None = None) -
                 g = groups.setdefault((severity, level, "resolved", service), dict.fromkeys(_GROUP_COUNTERS, 0))
                 for name in _GROUP_COUNTERS:
                     g[name] += counts[name]
-        mtta = _merged_distribution(conn, mtta_expr(conn), mtta_present(), where,
-                                    sum(p.mtta_count for p in parts), sum(p.mtta_sum for p in parts),
-                                    [sum(col) for col in zip(*(p.mtta_hist for p in parts))])
-        mttr = _merged_distribution(conn, mttr_expr(conn), mttr_present(), where,
-                                    sum(p.mttr_count for p in parts), sum(p.mttr_sum for p in parts),
-                                    [sum(col) for col in zip(*(p.mttr_hist for p in parts))])
+        mtta, mttr = percentiles.merged(conn, f, plan, parts, where, rolled=rolled is not None)
         notifications = _notification_statuses(conn, where)
         for part in parts:
             for status, n in part.notifications.items():
@@ -218,20 +171,6 @@ def summary(conn: Connection, f: AlertFilter, sources: set[str] | None = None) -
         "notifications": {"total": sum(notifications.values()), "by_status": dict(sorted(notifications.items())),
                           "failure_rate": round(dead / (sent + dead), 4) if sent + dead else None},
     }
-
-
-def _merged_distribution(conn: Connection, value, present, where: Sequence[Any], count: int, total: float,
-                         hist: list[int]) -> Distribution:
-    """Aggregate sums and histogram plus the raw rows' values: exact count and mean, percentiles from buckets."""
-    hist = list(hist)
-    for (v,) in conn.execute(sa.select(value).where(*where, present)):
-        v = float(v)
-        count += 1
-        total += v
-        reads.observe(hist, v)
-    if count == 0:
-        return Distribution(0, None, None, None)
-    return Distribution(count, total / count, reads.percentile(hist, 0.5), reads.percentile(hist, 0.9))
 
 
 def _notification_statuses(conn: Connection, where: Sequence[Any]) -> dict[str, int]:

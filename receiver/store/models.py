@@ -339,8 +339,10 @@ class SessionRevocation(Base):
 
 
 class PagerdutyEvent(Base):
-    """A PagerDuty webhook event acted on (web/pagerduty_webhook.py): a replay of its id is not acted on again.
-    Kept 7 days; an event that occurred longer ago is refused by its own time (store/replay_guards.py)."""
+    """A platform request acted on, by its id: PagerDuty webhook events (web/pagerduty_webhook.py), and, prefixed,
+    Slack interactions ("slack:<sha256 of the body>"), Telegram updates ("telegram:<channel>:<update_id>") and
+    Twilio messages ("twilio:<MessageSid>"): a replay is not acted on again. Kept 7 days (store/replay_guards.py);
+    the table keeps its first name."""
 
     __tablename__ = "pagerduty_events"
 
@@ -422,3 +424,5 @@ class AlertStatsRepeat(Base):
 
 from .oncall_models import AlertStatsSla, MaintenanceWindow, ScheduleOverride  # noqa: E402,F401 (one metadata)
 from .chat_models import ChatThreadRow  # noqa: E402,F401 (one metadata)
+from .attempt_models import NotificationAttempt  # noqa: E402,F401 (one metadata)
+from .sketch_models import AlertStatsSketch  # noqa: E402,F401 (one metadata)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..domain import NotificationStatus
-from . import timers
+from . import attempts, timers
 from .models import Alert, Notification, NotificationItem
 from .sql import bulk_insert, chunks, insert_returning_ids, update_from_rows
 
@@ -223,12 +223,15 @@ class Outcome:
     duration_ms: int | None = None
     person: str | None = None  # whom a message with a target paged, and why them: rotation | override | person
     person_source: str | None = None
+    attempt: int | None = None  # this try's number (1 = first); None: read from the message (store/attempts.py)
+    code: int | None = None  # the provider's HTTP status or SMTP reply code, when it answered one
 
 
 def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set[int]:
     """Write the outcomes of a batch and release their leases, in one UPDATE from the outcomes' values per chunk;
     returns the ids written. A message whose lease was lost meanwhile (it ran out and another engine reclaimed it)
-    is skipped: that engine records its own outcome."""
+    is skipped: that engine records its own outcome. Each attempted outcome also adds its row to
+    notification_attempts (store/attempts.py), in one multi-row INSERT."""
     sent = NotificationStatus.SENT.value
     rows = [{"id": o.id, "status": o.status, "next_attempt_at": o.next_attempt_at,
              "attempted": int(o.attempted), "at": o.at, "duration_ms": o.duration_ms, "sent": int(o.status == sent),
@@ -237,7 +240,7 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set
             for o in outcomes]
     t = _messages.name
     placeholder = "%s" if conn.dialect.name == "postgresql" else "?"
-    return set(update_from_rows(
+    kept = set(update_from_rows(
         conn, _messages, rows, returning="id",
         array_types={"attempted": "int[]", "sent": "int[]", "at": "timestamptz[]", "duration_ms": "int[]"},
         assignments=(
@@ -250,6 +253,8 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, worker: str) -> set
             # An attempt that found nobody keeps the person an earlier attempt paged (None: not a person's message).
             f"person = COALESCE(v.person, {t}.person), person_source = COALESCE(v.person_source, {t}.person_source)"),
         where=f"{t}.claimed_by = {placeholder}", where_params=[worker[:200]]))
+    attempts.insert(conn, [o for o in outcomes if o.id in kept])
+    return kept
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, worker: str,

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..matchers import Matcher
+from . import attempts
 from .models import Alert, AlertEvent, Notification, NotificationItem
 
 _alerts = Alert.__table__
@@ -145,13 +146,15 @@ def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
 
 
 def _deliveries(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
-    """The messages that carried this occurrence, as `notified` timeline entries with their delivery status:
-    read from the outbox (one indexed join), not written as one event per alert and message."""
+    """The messages that carried this occurrence, as `notified` timeline entries with their delivery status and
+    every attempt: read from the outbox (one indexed join, and one query for the attempts of all of them), not
+    written as one event per alert and message."""
     m = _messages.c
     rows = conn.execute(
         sa.select(m.id, m.channel, m.kind, m.level, m.status, m.attempts, m.created_at, m.sent_at, m.last_attempt_at,
                   m.last_error, m.target, m.person, m.person_source)
-        .join(_items, _items.c.notification_id == m.id).where(_items.c.alert_id == alert_id).order_by(m.id))
+        .join(_items, _items.c.notification_id == m.id).where(_items.c.alert_id == alert_id).order_by(m.id)).all()
+    tries = attempts.for_messages(conn, [r.id for r in rows])
     return [{
         "id": f"notification:{r.id}",
         "at": iso(r.sent_at or r.last_attempt_at or r.created_at),
@@ -162,6 +165,7 @@ def _deliveries(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
         "to_level": r.level or None,
         "details": {"notification_id": r.id, "channel": r.channel, "kind": r.kind, "status": r.status,
                     "attempts": r.attempts, **({"error": r.last_error} if r.last_error else {}),
+                    "attempt_log": tries.get(r.id, []),  # each try, oldest first (store/attempts.py)
                     # A message to a schedule or person: whom it paged, and why them (rotation, override, person).
                     **({"target": r.target, "person": r.person, "person_source": r.person_source}
                        if r.target else {})},

@@ -20,7 +20,7 @@ from werkzeug.datastructures import MultiDict
 from .. import __version__, analytics
 from ..config.sla_targets import lookup as sla_lookup
 from ..domain import Role
-from ..statistics import read_sla, read_summary, read_top
+from ..statistics import read_correlations, read_sla, read_summary, read_top
 from ..store import outbox
 from ..store.queries import AlertFilter, count_alerts, get_alert, iso, list_alerts
 from . import dashboard_actions, dashboard_oncall
@@ -30,6 +30,7 @@ from . import dashboard_view as view
 from . import export_api
 from .auth import LOGIN, PUBLIC, Authenticator, auth_failed, open_access, throttle_wait
 from .context import services
+from .correlations_api import DEFAULT_WINDOW
 from .api_errors import ApiError
 from .params import ALERT_FILTER_PARAMS, alert_filter, check_known, parse_int
 from .stats_api import service_health
@@ -44,6 +45,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 NOW_PER_LEVEL = 200  # rows listed per level on the Now page (the count above says how many fire in all)
 PERIODS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
 HEALTH_SERVICES = 20
+RELATED_ROWS = 10  # related occurrences on an alert's page, best first (the API lists more)
 
 ENDPOINTS: set[str] = set()  # every endpoint of this blueprint: HTML, not API operations (openapi.NOT_API)
 
@@ -165,13 +167,15 @@ def _can_act() -> bool:
 @sessions.guard(Role.READ)
 def alert(alert_id: int):
     svc = services()
+    now = svc.clock.now()
     with svc.read() as conn:
-        found = get_alert(conn, alert_id)
+        found = get_alert(conn, alert_id)  # its timeline: every message with its attempts, in one read each
+        related = read_correlations.related(conn, alert_id, window=DEFAULT_WINDOW, limit=RELATED_ROWS, now=now)
     if found is None:
         return sessions.refusal(404, "No such alert", f"There is no alert with id {alert_id}.")
-    now = svc.clock.now()
     timeline = [{**entry, "summary": view.timeline_summary(entry)} for entry in found["timeline"]]
     return page("dashboard/alert.html", nav="history", alert=found, timeline=timeline, now=now,
+                related=(related or [])[:RELATED_ROWS],
                 next=view.next_step(found, now) if found["status"] == "firing" else None, can_act=_can_act())
 
 

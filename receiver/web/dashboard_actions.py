@@ -44,6 +44,7 @@ def _lifecycle(action, alert_id: int, done: str, unchanged: str):
                         now=svc.clock.now(), comment=_comment())
     except lifecycle.LifecycleError as exc:
         return sessions.refusal(exc.status, "Cannot do that", exc.message)
+    svc.metrics.observe_action(result)
     # A database that is down or locked: errors.py answers 503 with Retry-After, as for every route.
     changed = bool(result.changed)
     return _done(done if changed else unchanged, changed=changed, alert_id=alert_id)

@@ -67,11 +67,14 @@ def _actor(body: dict[str, Any]) -> str:
 
 
 def _run(action, *args, **kwargs):
+    """A lifecycle action now, as the API's errors; its MTTA/MTTR samples go to this process's metrics."""
     svc = services()
     try:
-        return action(svc.writes, svc.config, *args, now=svc.clock.now(), **kwargs)
+        result = action(svc.writes, svc.config, *args, now=svc.clock.now(), **kwargs)
     except lifecycle.LifecycleError as exc:
         raise ApiError(exc.status, exc.reason, exc.message) from None
+    svc.metrics.observe_action(result)
+    return result
     # A database that is down or locked: errors.py answers 503 with Retry-After for every route.
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..domain import NotificationKind, NotificationStatus, Role
-from ..store import outbox
+from ..store import attempts, outbox
 from ..store.queries import iso
 from .auth import require
 from .context import services
@@ -62,6 +62,15 @@ def show(notification_id: int):
     with services().read() as conn:
         row = found(outbox.get_notification(conn, notification_id), "notification", notification_id)
     return jsonify(_json(row))
+
+
+@bp.get("/notifications/<int:notification_id>/attempts")
+@require(Role.READ)
+def list_attempts(notification_id: int):
+    """Every try to deliver the message, oldest first (store/attempts.py)."""
+    with services().read() as conn:
+        rows = found(attempts.for_message(conn, notification_id), "notification", notification_id)
+    return jsonify({"notification_id": notification_id, "attempts": rows})
 
 
 @bp.post("/notifications/<int:notification_id>/retry")

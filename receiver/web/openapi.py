@@ -171,6 +171,10 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/api/v1/notifications/{notification_id}": {"get": _op(
         "notifications", "One delivery with attempts, timings and last error",
         {"200": _ok("Notification"), "404": _err("NotFound")}, parameters=[_id("notification_id", "notification")])},
+    "/api/v1/notifications/{notification_id}/attempts": {"get": _op(
+        "notifications", "Every delivery attempt of one notification: time, duration, status code, outcome, error",
+        {"200": _ok("NotificationAttempts"), "404": _err("NotFound")},
+        parameters=[_id("notification_id", "notification")])},
     "/api/v1/notifications/{notification_id}/retry": {"post": _op(
         "notifications", "Send a failed or dead notification again now, with a fresh give_up_after",
         {"200": _ok("Notification"), "404": _err("NotFound"),

@@ -117,8 +117,11 @@ TIMELINE_EVENT = obj({
     "details": {"type": ["object", "null"]},
 }, description="one entry of an occurrence's timeline and audit trail")
 
-DISTRIBUTION = obj({"count": INT, "mean": nullable(NUM), "p50": nullable(NUM), "p90": nullable(NUM)},
-                   description="seconds; null when count is 0")
+DISTRIBUTION = obj({"count": INT, "mean": nullable(NUM), "min": nullable(NUM), "p50": nullable(NUM),
+                    "p90": nullable(NUM), "max": nullable(NUM),
+                    "method": {"type": "string", "enum": ["exact", "sketch", "histogram"],
+                               "description": "how p50/p90 were computed: docs/statistics.md, \"Percentiles\""}},
+                   description="seconds; null when count is 0 (min and max also with method histogram)")
 
 PERIOD = obj({"since": TIME, "until": TIME}, description="occurrences whose starts_at is in [since, until)")
 
@@ -160,7 +163,15 @@ HEALTH_FIELDS: dict[str, Schema] = {
                    "mttr_mean_seconds": nullable(NUM)}),
     "factors": _FACTORS,
     "weights": _FACTORS,
+    "mttr_seconds": {**ref("Distribution"), "description": "the service's MTTR over the period, as the summary's"},
 }
+
+ATTEMPT = obj({
+    "attempt": {**ID, "description": "1 for the first try"}, "at": TIME, "duration_ms": nullable(INT),
+    "code": {**nullable(INT), "description": "the HTTP status or SMTP reply code answered; null without one"},
+    "outcome": {"type": "string", "enum": ["sent", "failed", "dead"]},
+    "error": {**nullable(STR), "description": "the redacted reason of a failure, at most 2,000 characters"},
+})
 
 NOTIFICATION = obj({
     "id": ID, "channel": STR,
@@ -260,6 +271,9 @@ SCHEMAS: dict[str, Schema] = {
     "RejectedPage": obj({"rejected": array(ref("RejectedWebhook")), "next_cursor": CURSOR}),
     "Notification": NOTIFICATION,
     "NotificationPage": obj({"notifications": array(ref("Notification")), "count": INT, "next_cursor": CURSOR}),
+    "NotificationAttempt": ATTEMPT,
+    "NotificationAttempts": obj({"notification_id": ID, "attempts": {**array(ref("NotificationAttempt")),
+                                                                     "description": "oldest first"}}),
     "Period": PERIOD,
     "Distribution": DISTRIBUTION,
     "Summary": obj(SUMMARY_FIELDS),
@@ -301,6 +315,9 @@ SCHEMAS: dict[str, Schema] = {
     "Related": obj({
         "alert_id": ID, "window": STR, "count": INT,
         "related": {**array(obj({"alert": ref("AlertSummary"), "type": STR, "score": NUM, "reason": STR,
+                                 "relation": {"type": "string", "enum": ["overlapping", "before", "after"]},
+                                 "gap_seconds": {**NUM, "description": "between the firing intervals; 0: overlapping"},
+                                 "when": {**STR, "description": "firing at the same time | within N minutes before…"},
                                  "reasons": array(ref("CorrelationReason"))})), "description": "best first"},
     }),
     "CorrelationRequest": obj({"alert_id": ID, "related_alert_id": ID}, {
@@ -312,7 +329,10 @@ SCHEMAS: dict[str, Schema] = {
     "ExportRow": obj({k: ALERT_FIELDS[k] for k in (
         "id", "fingerprint", "alertname", "severity", "service", "instance", "status", "level", "starts_at", "ends_at",
         "acked_at", "acked_by", "resolved_at", "escalation_count", "labels", "annotations", "group_key", "receiver",
-        "source")}, description="one occurrence in an export (CSV: the same columns; labels as JSON text)"),
+        "source", "first_notified_at", "first_acked_at")} | {  # and the columns for analysis, in their order:
+        "time_to_ack_seconds": nullable(NUM), "time_to_resolve_seconds": nullable(NUM), "max_level": LEVEL,
+        "route": ALERT_FIELDS["route"], "paged_person": nullable(STR)}, description="one occurrence in an export (CSV: the same columns; labels as "
+                                                     "JSON text); the columns are described in docs/http-api.md"),
     "PurgeCount": obj({"older_than": STR, "cutoff": TIME, "dry_run": {"type": "boolean", "enum": [True]},
                        "eligible": {**INT, "description": "occurrences a purge would delete now"}}),
     "Purged": obj({

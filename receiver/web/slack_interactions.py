@@ -252,10 +252,7 @@ def _on_group(action: str, group_id: str, actor: str, comment: str) -> list[int]
     if action == "ack":
         return _run(lifecycle.ack_group, group_id, actor=actor, comment=comment).changed
     if action == "resolve":
-        with svc.writes.transaction() as conn:
-            ids = timers.open_ids_of_group(conn, group_id=group_id)
-            return lifecycle.resolve_open(conn, svc.config, ids, actor=actor, now=svc.clock.now(),
-                                          comment=comment) if ids else []
+        return _run(lifecycle.resolve_group, group_id, actor=actor, comment=comment).changed
     with svc.read() as conn:
         ids = timers.open_ids_of_group(conn, group_id=group_id)
     changed: list[int] = []

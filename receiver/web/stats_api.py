@@ -129,7 +129,7 @@ def service_health(conn, service: str, f: AlertFilter) -> dict:
     inputs = analytics.HealthInputs(total=s["total"], resolved=s["by_status"].get("resolved", 0), critical=critical,
                                     escalated=s["escalations"]["escalated_alerts"],
                                     mttr_mean_seconds=s["mttr_seconds"]["mean"])
-    return {"service": service, **analytics.health(inputs)}
+    return {"service": service, **analytics.health(inputs), "mttr_seconds": s["mttr_seconds"]}
 
 
 @bp.get("/stats/services/<path:service>/health")

@@ -37,7 +37,7 @@ from flask import Blueprint, jsonify, request
 
 from ..channels.telegram import Callback, parse_callback_data
 from ..engine import lifecycle
-from ..store import replay_guards, timers
+from ..store import replay_guards
 from ..store.db import read_transaction
 from .api_errors import ApiError
 from .auth import SIGNATURE, open_access
@@ -180,15 +180,9 @@ def _apply(callback: Callback, actor: str) -> tuple[str, int]:
             if result.changed:
                 return f"Acknowledged {_alerts(len(result.changed))}.", len(result.changed)
             return ("Already acknowledged." if result.unchanged else "Nothing is firing in this group."), 0
-        svc = services()
-        with svc.read() as conn:
-            ids = timers.open_ids_of_group(conn, group_id=callback.group_id)
-        if not ids:
-            return "Nothing is firing in this group.", 0
-        with svc.writes.transaction() as conn:
-            resolved = lifecycle.resolve_open(conn, svc.config, ids, actor=actor, now=svc.clock.now(),
-                                              comment=comment)
-        return (f"Resolved {_alerts(len(resolved))}." if resolved else "Resolved already."), len(resolved)
+        resolved = _run(lifecycle.resolve_group, callback.group_id, actor=actor, comment=comment).changed
+        return (f"Resolved {_alerts(len(resolved))}." if resolved else "Nothing is firing in this group."), \
+            len(resolved)
     assert callback.alert_id is not None
     try:
         if callback.action == "ack":

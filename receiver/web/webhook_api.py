@@ -119,6 +119,8 @@ def _count_ingest(parsed, result, name: str, started: float) -> None:
         log.warning("unknown severity, default level used",
                     extra={"severities": ",".join(sorted(result.unknown_severities)), "source": name})
     m.ingest_duration.observe(time.perf_counter() - started)
+    for seconds in result.resolve_seconds:  # MTTR of the occurrences Alertmanager resolved
+        m.time_to_resolve.observe(max(0.0, seconds))
 
 
 def _prune_raw_bodies(now) -> None:

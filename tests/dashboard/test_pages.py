@@ -13,6 +13,7 @@ from receiver.app import create_app
 from receiver.store import outbox
 from receiver.store.db import write_transaction
 from receiver.web import dashboard
+from receiver.web import dashboard_view as view
 
 from ..support.fixtures import raw
 from .support import ESCAPED, SCRIPT, TOKENS, csrf_of, hostile_body, sign_in, token_settings
@@ -86,6 +87,10 @@ def test_statistics_are_the_apis_numbers(client, clock):
     api = client.get("/api/v1/stats/summary").get_json()  # the last 7 days, as the page's default
     html = client.get("/stats").get_data(as_text=True)
     assert f'id="total">{api["total"]}<' in html
+    for key in ("mtta", "mttr"):  # mean · min · p50 · p90 · max, as the API (issue #19)
+        d = api[f"{key}_seconds"]
+        shown = " · ".join(view.duration(d[k]) if d[k] is not None else "–" for k in ("mean", "min", "p50", "p90", "max"))
+        assert f'id="{key}" title="percentiles: {d["method"]}">{shown}<' in html
     trends = client.get("/api/v1/stats/trends", query_string={"interval": "day"}).get_json()
     # The chart draws the API's series: one bar segment per non-zero (bucket, severity), titled with its count.
     segments = re.findall(r"<title>[^<]* · ([^<:]+): (\d+)</title>", html)

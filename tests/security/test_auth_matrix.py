@@ -54,6 +54,7 @@ POLICY: dict[tuple[str, str], Role | Session | str] = {
     ("/api/v1/notifications", "GET"): Role.READ,
     ("/api/v1/notifications/<int:notification_id>", "GET"): Role.READ,
     ("/api/v1/notifications/<int:notification_id>/retry", "POST"): Role.WRITE,
+    ("/api/v1/notifications/<int:notification_id>/attempts", "GET"): Role.READ,
     ("/api/v1/webhooks/rejected", "GET"): Role.READ,
     ("/api/v1/webhooks/rejected/<int:rejected_id>", "GET"): Role.READ,
     # A replay stores alerts under whatever source the dead letter had: only an admin may.

@@ -5,7 +5,8 @@ period, bucket boundaries and time zones (Europe/Paris across its DST change, As
 Each test runs twice: on raw rows alone, and with the statistics aggregates refreshed up to a watermark in the
 middle of the period (WATERMARK), so that the answer merges aggregate rows with raw ones (occurrences resolved
 after the watermark, still firing, or in the partial hours at the edges). Counts, sums and means must be exact
-either way; percentiles from aggregates must lie within the histogram bucket of the exact value's neighbours."""
+either way, and so are percentiles, min and max (issue #19: a period this small is read exactly, aggregates or not;
+test_percentile_agreement.py covers the sketches of large periods)."""
 
 from __future__ import annotations
 
@@ -78,9 +79,9 @@ def quantile(values: list[float], q: float) -> float | None:
 def dist(values: list[float]) -> dict:
     values = sorted(values)
     if not values:
-        return {"count": 0, "mean": None, "p50": None, "p90": None}
-    return {"count": len(values), "mean": sum(values) / len(values), "p50": quantile(values, 0.5),
-            "p90": quantile(values, 0.9)}
+        return {"count": 0, "mean": None, "min": None, "p50": None, "p90": None, "max": None}
+    return {"count": len(values), "mean": sum(values) / len(values), "min": values[0], "p50": quantile(values, 0.5),
+            "p90": quantile(values, 0.9), "max": values[-1]}
 
 
 def mtta(o) -> float | None:
@@ -96,13 +97,14 @@ def mttr(o) -> float | None:
 
 
 def close(got: dict, want: dict, values: list[float] | None = None, source: str = "raw") -> None:
-    """Count and mean exact; p50/p90 exact on raw rows, else within the histogram buckets of the two values the
-    exact percentile interpolates between (the documented bound)."""
+    """Count, mean, min, max and p50/p90 exact: before issue #19, percentiles with aggregates came from histograms
+    and were only checked within the buckets of the two values the exact percentile interpolates between (kept
+    below for method `histogram`, the rolled-up days); now small periods are read exactly whatever the source."""
     assert got["count"] == want["count"]
-    for k in ("mean", "p50", "p90"):
-        if want[k] is None:
+    for k in ("mean", "min", "p50", "p90", "max"):
+        if want[k] is None or (k in ("min", "max") and got["method"] == "histogram"):  # rollups keep no min/max
             assert got[k] is None
-        elif k == "mean" or source == "raw":
+        elif k in ("mean", "min", "max") or got["method"] == "exact":
             assert got[k] == pytest.approx(want[k], abs=0.01), k
         else:
             lo, hi = percentile_neighbours(values, 0.5 if k == "p50" else 0.9)
@@ -160,7 +162,8 @@ def test_an_empty_period_answers_zeros_not_errors(history):
     got = client.get("/api/v1/stats/summary", query_string={"since": "2020-01-01T00:00:00Z",
                                                              "until": "2020-01-08T00:00:00Z"}).get_json()
     assert got["total"] == 0 and got["escalations"]["rate"] is None
-    assert got["mtta_seconds"] == {"count": 0, "mean": None, "p50": None, "p90": None}
+    assert got["mtta_seconds"] == {"count": 0, "mean": None, "min": None, "p50": None, "p90": None, "max": None,
+                                   "method": "exact"}
     trends = client.get("/api/v1/stats/trends", query_string={"since": "2020-01-01T00:00:00Z",
                                                               "until": "2020-01-03T00:00:00Z",
                                                               "interval": "day"}).get_json()
@@ -262,6 +265,7 @@ def test_service_health_stays_in_range_and_follows_the_formula(history):
         escalated = sum(1 for o in mine if o.escalation_count) / len(mine)
         durations = [v for o in mine if (v := mttr(o)) is not None]
         repair = 1 / (1 + (sum(durations) / len(durations)) / 3600) if durations else 0
+        close(got["mttr_seconds"], dist(durations), durations)  # with min and max (issue #19)
         want = 100 * (0.3 * resolved + 0.25 * (1 - critical) + 0.25 * repair + 0.2 * (1 - escalated))
         assert got["score"] == pytest.approx(want, abs=0.06)
         assert got["band"] == next(b for floor, b in ((90, "excellent"), (75, "good"), (60, "fair"), (40, "poor"),
@@ -277,6 +281,9 @@ def test_daily_report(history):
     assert (until - since).total_seconds() == 25 * 3600
     mine = in_period(occs, since=since, until=until)
     assert got["summary"]["total"] == len(mine)
+    for name, value in (("mtta_seconds", mtta), ("mttr_seconds", mttr)):  # min and max too (issue #19)
+        values = [v for o in mine if (v := value(o)) is not None]
+        close(got["summary"][name], dist(values), values)
     assert [s["service"] for s in got["services"]] == sorted({o.service for o in mine},
                                                              key=lambda s: next(h["score"] for h in got["services"]
                                                                                 if h["service"] == s))

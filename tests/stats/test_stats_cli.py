@@ -21,6 +21,13 @@ def test_summary_and_top_match_the_api(history, make_config, tmp_path):  # noqa:
     assert result.exit_code == 0, result.output
     api = client.get("/api/v1/stats/summary", query_string={"since": z(SINCE), "until": z(UNTIL)}).get_json()
     assert json.loads(result.output) == api
+    # The table and CSV list min, p50, p90, max and the method beside the mean (issue #19).
+    result = runner.invoke(main, ["stats", "summary", "-c", str(config_path), "--format", "csv", *period])
+    assert result.exit_code == 0, result.output
+    for k in ("mtta_seconds", "mttr_seconds"):
+        for stat in ("mean", "min", "p50", "p90", "max", "method"):
+            want = api[k][stat]
+            assert f"{k}.{stat},{'' if want is None else want}" in result.output.splitlines(), (k, stat)
     result = runner.invoke(main, ["stats", "top", "-c", str(config_path), "--by", "noise", "--format", "csv", *period])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()

@@ -376,6 +376,10 @@ def test_every_answer_of_a_realistic_session_matches_the_document(session, clock
     api.get("/api/v1/notifications", query_string={"cursor": notes[0]["id"], "limit": 2})
     api.get(f"/api/v1/notifications/{sent['notifications'][0]['id']}")
     api.get("/api/v1/notifications/999999", expect=404)
+    api.get(f"/api/v1/notifications/{dead['id']}/attempts")
+    tries = api.get(f"/api/v1/notifications/{sent['notifications'][0]['id']}/attempts").get_json()["attempts"]
+    assert [t["outcome"] for t in tries] == ["sent"]
+    api.get("/api/v1/notifications/999999/attempts", expect=404)
     api.get("/api/v1/notifications", query_string={"status": "lost"}, valid=False, expect=400)
     assert api.post(f"/api/v1/notifications/{dead['id']}/retry").get_json()["status"] == "pending"
     api.post(f"/api/v1/notifications/{sent['notifications'][0]['id']}/retry", expect=409)
