@@ -21,6 +21,7 @@ from typing import Any, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from ..store.db import StorageUnavailable
+from ..store.group_writes import GroupWrites
 from ..store.write_port import DirectWrites, WriteJob, Writes
 from .wire import (OK, UNAVAILABLE, InsecureDirectory, check_private, recv_frame,
                    set_kernel_timeouts, socket_path)
@@ -163,6 +164,10 @@ class GroupCommitWrites(Writes):
 
 def open_writes(db: Engine) -> Writes:
     """The write port for `db`, chosen once at start-up: group commit through the SQLite writer for a SQLite file,
-    direct transactions for PostgreSQL and in-memory SQLite."""
+    group commit among this process's threads for PostgreSQL (store/group_writes.py), direct transactions for
+    in-memory SQLite. ALERT_RECEIVER_PG_GROUP_COMMIT=0 turns PostgreSQL's off (one transaction per job), to
+    measure one against the other (bench/ingest.py keeps the variable; it drops only RECEIVER_*)."""
+    if db.dialect.name == "postgresql":
+        return DirectWrites(db) if os.environ.get("ALERT_RECEIVER_PG_GROUP_COMMIT") == "0" else GroupWrites(db)
     path = socket_path(db)
     return GroupCommitWrites(db, path) if path else DirectWrites(db)

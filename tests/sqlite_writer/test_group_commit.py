@@ -34,7 +34,8 @@ from receiver.sqlite_writer.group_commit import GroupCommitServer
 from receiver.sqlite_writer.wire import socket_path
 from receiver.store import outbox
 from receiver.store.db import StorageUnavailable, create_db_engine, is_unavailable, write_transaction
-from receiver.store.write_port import DirectWrites, job_weight, run_jobs
+from receiver.store.group_writes import GroupWrites
+from receiver.store.write_port import job_weight, run_jobs
 
 from ..conftest import T0, table_counts
 from ..support.process import wait_until
@@ -337,7 +338,7 @@ def test_postgresql_never_uses_a_writer(pg_template_url):
     try:
         assert socket_path(engine) is None
         assert sqlite_writer_argv(config) is None
-        assert type(open_writes(engine)) is DirectWrites
+        assert type(open_writes(engine)) is GroupWrites  # group commit among the process's threads instead
     finally:
         engine.dispose()
 
