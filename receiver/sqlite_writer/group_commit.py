@@ -29,6 +29,7 @@ from typing import Any, Callable
 from sqlalchemy.engine import Connection, Engine
 
 from ..store.db import is_unavailable, write_transaction
+from ..store.write_port import count_batch
 from .wire import FAILED, HEADER, MAX_FRAME, OK, UNAVAILABLE, check_private, frame
 
 log = logging.getLogger("receiver.sqlite_writer")
@@ -242,14 +243,7 @@ class GroupCommitServer:
         started = time.perf_counter()
         self._transaction(batch)
         seconds = time.perf_counter() - started
-        failed = sum(1 for j in batch if j.reply[0] != OK)
-        st = self.stats
-        st["transactions"] += 1
-        st["jobs"] += len(batch)
-        st["failed"] += failed
-        st["seconds"] += seconds
-        if self.observe is not None:
-            self.observe(len(batch), failed, seconds)
+        count_batch(self.stats, self.observe, len(batch), sum(1 for j in batch if j.reply[0] != OK), seconds)
         for job in batch:
             self._answer(job)
 

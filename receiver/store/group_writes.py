@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from .db import StorageUnavailable, is_unavailable
-from .write_port import DirectWrites, WriteJob, Writes, job_weight, run_jobs
+from .write_port import DirectWrites, WriteJob, Writes, count_batch, job_weight, run_jobs
 
 log = logging.getLogger("receiver.store.group_writes")
 
@@ -193,14 +193,7 @@ class GroupWrites(Writes):
         finally:
             self._local.in_batch = False
         seconds = time.perf_counter() - started
-        failed = sum(1 for _, error in outcome if error is not None)
-        st = self.stats
-        st["transactions"] += 1
-        st["jobs"] += len(batch)
-        st["failed"] += failed
-        st["seconds"] += seconds
-        if self.observe is not None:
-            self.observe(len(batch), failed, seconds)
+        count_batch(self.stats, self.observe, len(batch), sum(1 for _, error in outcome if error is not None), seconds)
         for pending, (value, error) in zip(batch, outcome):
             self._finish(pending, value, error)
 

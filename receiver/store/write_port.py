@@ -63,6 +63,17 @@ def job_weight(job: WriteJob) -> int:
     return max(1, getattr(job, "weight", 1))
 
 
+def count_batch(stats: dict[str, float], observe, jobs: int, failed: int, seconds: float) -> None:
+    """One group-commit transaction in the counters both group-commit implementations keep (the SQLite writer's
+    loop, GroupWrites) and to their observer, if any."""
+    stats["transactions"] += 1
+    stats["jobs"] += jobs
+    stats["failed"] += failed
+    stats["seconds"] += seconds
+    if observe is not None:
+        observe(jobs, failed, seconds)
+
+
 class Writes:
     """The port. `db` is the database written to (readers use it for their own read transactions)."""
 

@@ -30,15 +30,7 @@ from receiver.store.write_port import DirectWrites
 
 from ..conftest import T0
 from ..support.process import wait_until
-
-
-@dataclasses.dataclass(frozen=True)
-class Note:
-    text: str
-
-    def run(self, conn):
-        conn.execute(sa.text("INSERT INTO notes (text, via) VALUES (:t, 'run')"), {"t": self.text})
-        return self.text
+from .test_write_port import Note
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,9 +251,8 @@ def test_a_storage_error_fails_the_whole_batch(engine, commits):
     assert writes.stats["failed"] == 3
 
 
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # statement_timeout is PostgreSQL's
 def test_a_database_statement_timeout_fails_the_whole_batch(engine, commits):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("statement_timeout is PostgreSQL's")
 
     class Slow:
         def run(self, conn):
