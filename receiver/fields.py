@@ -35,6 +35,7 @@ __all__ = [
     "Name",
     "Number",
     "Secret",
+    "HttpsSecretUrl",
     "PositiveDuration",
     "at_least",
     "check_url",
@@ -236,6 +237,15 @@ class Secret:
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> dict:
         return {"type": "string", "writeOnly": True, "format": "password"}
+
+
+def _https_secret(value: Secret) -> Secret:
+    check_url(value.reveal(), schemes=("https",))
+    return value
+
+
+# A webhook URL that is itself the credential (Slack, Teams, Mattermost incoming webhooks): https only, never shown.
+HttpsSecretUrl = Annotated[Secret, AfterValidator(_https_secret)]
 
 
 # --- ${VAR} -----------------------------------------------------------------------------------------------

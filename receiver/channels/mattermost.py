@@ -20,7 +20,7 @@ from receiver.channels.markup import http_url, plain
 from receiver.channels.slack import COLOURS, RESOLVED_COLOUR  # the same colours: people read both side by side
 from receiver.channels.text import cut, headline, human_duration, source_of
 from receiver.domain import Message, MessageAlert
-from receiver.fields import Number, PositiveDuration, Secret, check_url
+from receiver.fields import HttpsSecretUrl, Number, PositiveDuration, check_url
 
 # Mattermost's default post size limit is 16,383 characters (MaxPostSize); attachments count towards it, so each
 # part is kept well under it and at most MAX_ATTACHMENTS alerts are listed.
@@ -46,19 +46,13 @@ _ZWJ = "\u2060"
 
 class MattermostSettings(ChatSettings):
     type: Literal["mattermost"]
-    webhook_url: Secret
+    webhook_url: HttpsSecretUrl
     channel: str | None = None  # overrides the webhook's channel, if the webhook allows it
     username: str | None = None
     icon_url: str | None = None
     timeout: PositiveDuration = dt.timedelta(seconds=10)
     # Mattermost rate-limits per IP (10 per second by default when enabled): one per second leaves room for others.
     rate_limit_per_second: Annotated[Number, Field(gt=0)] = 1.0
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _https(cls, value: Secret) -> Secret:
-        check_url(value.reveal(), schemes=("https",))
-        return value
 
     @field_validator("icon_url")
     @classmethod

@@ -11,14 +11,13 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import field_validator
 
 from receiver.channels.chat import ChatSettings
 from receiver.channels.base import Channel, DeliveryError, post
 from receiver.channels.markup import http_url, teams_md, teams_url
 from receiver.channels.text import cut, minimal_alert_line
 from receiver.domain import Message
-from receiver.fields import PositiveDuration, Secret, check_url
+from receiver.fields import HttpsSecretUrl, PositiveDuration
 
 # https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using
 # #send-messages-using-curl-and-powershell: "The message size limit is 28 KB".
@@ -41,14 +40,8 @@ LEVEL_STYLES = {"L1": "attention", "L2": "warning", "L3": "accent"}  # and Conta
 
 class MsTeamsSettings(ChatSettings):
     type: Literal["msteams"]
-    webhook_url: Secret
+    webhook_url: HttpsSecretUrl
     timeout: PositiveDuration = dt.timedelta(seconds=10)
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _https(cls, value: Secret) -> Secret:
-        check_url(value.reveal(), schemes=("https",))
-        return value
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -10,14 +10,14 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from receiver.channels.chat import ChatSettings
 from receiver.channels.base import Channel, RateLimit, post
 from receiver.channels.markup import mrkdwn
 from receiver.channels.text import cut, minimal_alert_line
 from receiver.domain import Message
-from receiver.fields import Number, PositiveDuration, Secret, check_url
+from receiver.fields import HttpsSecretUrl, Number, PositiveDuration
 
 # https://api.slack.com/reference/block-kit/blocks#section: a section's text is at most 3,000 characters,
 # and a message holds at most 50 blocks.
@@ -39,18 +39,12 @@ _MEMBER_ID = re.compile(r"[UW][A-Z0-9]+")  # a Slack member ID, as config/schedu
 
 class SlackSettings(ChatSettings):
     type: Literal["slack"]
-    webhook_url: Secret
+    webhook_url: HttpsSecretUrl
     username: str | None = None
     icon_emoji: str | None = None
     timeout: PositiveDuration = dt.timedelta(seconds=10)
     # Slack allows about one message per second per incoming webhook.
     rate_limit_per_second: Annotated[Number, Field(gt=0)] = 1.0
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _https(cls, value: Secret) -> Secret:
-        check_url(value.reveal(), schemes=("https",))
-        return value
 
 
 def colour_of(message: Message) -> str:
