@@ -394,7 +394,7 @@ class ServeTree:
 
     def kind(self, pid: int) -> str:
         argv = cmdline(pid)
-        if "receiver.sqlite_writer" in argv:
+        if "receiver.writer" in argv:
             return "sqlite-writer"
         if "worker" in argv and "receiver" in argv:
             return "engine"

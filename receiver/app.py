@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .metrics import Metrics, check_multiprocess_ready
-from .sqlite_writer.client import open_writes
+from .writer.client import open_writes
 from .store.db import create_db_engine
 from .store.write_port import Writes
 from .web import (alerts_api, api_errors, correlations_api, dashboard, export_api, history_api, lifecycle_api,

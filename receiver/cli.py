@@ -120,13 +120,17 @@ def _serve(config_path, host, port, workers, migrate, engine, global_params, for
     from .supervisor import Supervisor
 
     supervisor = Supervisor()
-    from .sqlite_writer.main import sqlite_writer_argv
+    from .writer.main import writer_argv
+    from .writer.wire import WRITER_SOCKET_ENV
 
-    # SQLite: one writer process commits the workers' snapshots in groups (one fsync for several webhooks).
-    writer_argv = sqlite_writer_argv(config, log_format=global_params.get("log_format", "logfmt"),
-                                     log_level=global_params.get("log_level", "INFO"))
-    if writer_argv is not None:
-        supervisor.add("sqlite-writer", writer_argv)
+    # One writer process commits the workers' snapshots (and the engine's claims and outcomes) in groups: one
+    # fsync for several webhooks on SQLite, one transaction and one statement of each kind on PostgreSQL.
+    argv = writer_argv(config, log_format=global_params.get("log_format", "logfmt"),
+                       log_level=global_params.get("log_level", "INFO"))
+    if argv is not None:
+        if "--socket" in argv:  # PostgreSQL: this replica's socket, for the workers and the engine to find
+            os.environ[WRITER_SOCKET_ENV] = argv[argv.index("--socket") + 1]
+        supervisor.add("writer", argv)
     if engine:
         supervisor.add("engine", [sys.executable, "-m", "receiver",
                                   "--log-format", global_params.get("log_format", "logfmt"),
@@ -167,7 +171,7 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     from .app import build_db
     from .engine.runner import EngineRunner
     from .metrics import Metrics, check_multiprocess_ready
-    from .sqlite_writer.client import open_writes
+    from .writer.client import open_writes
     from .store import migrate as migrations
     from .wakeup import Wakeup
 

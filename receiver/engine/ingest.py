@@ -6,7 +6,7 @@ only after its transaction commits.
 
 prepare() does everything that needs no database (levels, routes, the rows, their JSON) before the write lock is
 taken; apply_snapshot() writes one prepared snapshot, apply_snapshots() several with about the statements of one
-(the SQLite writer's group commit, receiver/sqlite_writer/) through the job IngestSnapshot (ingest_job.py).
+(the SQLite writer's group commit, receiver/writer/) through the job IngestSnapshot (ingest_job.py).
 """
 
 from __future__ import annotations

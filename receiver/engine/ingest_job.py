@@ -1,5 +1,5 @@
 """A webhook's write as a job for the write port (store/write_port.py): `IngestSnapshot`, and the compact form in
-which it travels to the SQLite writer process."""
+which it travels to the writer process."""
 
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ class IngestSnapshot:
     def run_many(cls, conn: Connection, jobs: Sequence["IngestSnapshot"]) -> list[IngestResult]:
         return apply_snapshots(conn, [(job.prepared, job.raw_body) for job in jobs])
 
-    def for_sqlite_writer(self) -> "IngestSnapshot":
+    def for_writer(self, *, sqlite: bool = True) -> "IngestSnapshot":
         """The job with as much of the writer's work done here, in the worker, as can be: alerts without their
-        labels, the rows' datetimes already in SQLite's text format."""
-        return dataclasses.replace(self, prepared=_wire_form(self.prepared))
+        labels and, for SQLite, the rows' datetimes already in its text format (psycopg takes datetimes)."""
+        return dataclasses.replace(self, prepared=_wire_form(self.prepared, sqlite=sqlite))
 
 
 class WireAlert(NamedTuple):
@@ -61,15 +61,17 @@ _ROW_DATETIMES = ("starts_at", "ends_at", "level_entered_at", "next_action_at", 
                   "resolved_at", "received_at", "updated_at")
 
 
-def _wire_form(prepared: PreparedSnapshot) -> PreparedSnapshot:
+def _wire_form(prepared: PreparedSnapshot, *, sqlite: bool) -> PreparedSnapshot:
     wire = {id(a): WireAlert(a.fingerprint, a.status, a.annotations, a.starts_at, a.ends_at, a.generator_url)
             for a in prepared.payload.alerts}
     payload = dataclasses.replace(prepared.payload, alerts=[wire[id(a)] for a in prepared.payload.alerts],
                                   group_labels={})
-    rows: dict[str, dict[str, Any]] = {}
-    for fp, row in prepared.rows.items():
-        row = dict(row)
-        for name in _ROW_DATETIMES:
-            row[name] = sqlite_datetime(row[name])
-        rows[fp] = row
+    rows: dict[str, dict[str, Any]] = prepared.rows
+    if sqlite:
+        rows = {}
+        for fp, row in prepared.rows.items():
+            row = dict(row)
+            for name in _ROW_DATETIMES:
+                row[name] = sqlite_datetime(row[name])
+            rows[fp] = row
     return dataclasses.replace(prepared, payload=payload, alerts=[wire[id(a)] for a in prepared.alerts], rows=rows)

@@ -1,7 +1,7 @@
 """Group commit inside one process (PostgreSQL): the jobs that the request threads of a worker submit at the same
 time share one transaction and one COMMIT.
 
-On SQLite a writer process does this for every worker (receiver/sqlite_writer). On PostgreSQL many processes (and
+On SQLite a writer process does this for every worker (receiver/writer). On PostgreSQL many processes (and
 replicas) write at once, so each process groups its own threads' jobs: `submit` queues the job; the first thread
 that finds no batch running becomes the leader, takes every job that is waiting (bounded in count and weight), runs
 them with `run_jobs` (one `run_many` per kind that batches: one statement of each kind for all of them) in ONE write

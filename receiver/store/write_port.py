@@ -5,7 +5,7 @@ Two ways in:
 
 - `submit(job)`: a typed job (`IngestSnapshot`, `ClaimDue`, `RecordOutcomes`, ...) whose `run(conn)` does the
   writing; the result comes back once COMMIT has returned. Jobs are plain, picklable values, so an implementation
-  may run them in another process: on SQLite, `receiver.sqlite_writer` commits the jobs of every worker together
+  may run them in another process: on SQLite, `receiver.writer` commits the jobs of every worker together
   (group commit) and falls back to a transaction here when its process is not there.
 - `transaction()`: a write transaction in this process, for the interactive writes (an acknowledgement reads and
   changes rows in one go, under the caller's config), the engine's batches and housekeeping.

@@ -1,4 +1,4 @@
-"""The SQLite writer's client side, and the write port that uses it (`GroupCommitWrites`).
+"""The writer's client side, and the write port that uses it (`GroupCommitWrites`).
 
 Each request thread of a gunicorn worker, and the engine's dispatcher, hands its job to the writer process and
 waits for the answer, which comes only after the COMMIT of the group transaction that ran it. When no writer
@@ -22,12 +22,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..store.db import StorageUnavailable
 from ..store.group_writes import GroupWrites
-from ..store.write_port import DirectWrites, WriteJob, Writes
+from ..store.write_port import DirectWrites, WriteJob, Writes, job_weight
 from .wire import (OK, UNAVAILABLE, InsecureDirectory, check_private, recv_frame,
                    set_kernel_timeouts, socket_path)
 from .wire import frame as wire_frame
 
-log = logging.getLogger("receiver.sqlite_writer")
+log = logging.getLogger("receiver.writer")
 
 
 class _NotRunning:
@@ -68,7 +68,7 @@ class GroupCommitClient:
         except FileNotFoundError:
             return None
         except InsecureDirectory as exc:
-            log.warning("not using the SQLite writer", extra={"error": str(exc)})
+            log.warning("not using the writer process", extra={"error": str(exc)})
             return None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -116,7 +116,7 @@ class GroupCommitClient:
             status, value = recv_frame(local.sock)
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             self._drop()
-            raise WriterLost(f"no answer from the SQLite writer ({type(exc).__name__}): retry") from None
+            raise WriterLost(f"no answer from the writer process ({type(exc).__name__}): retry") from None
         if status == OK:
             return value
         if status == UNAVAILABLE:
@@ -135,20 +135,25 @@ class GroupCommitClient:
 
 
 class GroupCommitWrites(Writes):
-    """The write port on a SQLite file: jobs go to the writer process (group commit), which answers after COMMIT;
-    when it is not there, or for a job over `direct_above_bytes` (the writer would hold every worker's large body
-    at once), they run here. `transaction()` is always here, under the cross-process writer lock."""
+    """The write port with a writer process (group commit): jobs go to it, and it answers after COMMIT; when it is
+    not there, or for a job over `direct_above_bytes` (the writer would hold every worker's large body at once),
+    they run here through `fallback` (default: a transaction each). `transaction()` is always here (on SQLite under
+    the cross-process writer lock)."""
 
-    def __init__(self, db: Engine, path: str, *, direct_above_bytes: int = 4 * 1024 * 1024):
+    def __init__(self, db: Engine, path: str, *, direct_above_bytes: int = 4 * 1024 * 1024,
+                 direct_above_weight: int | None = None, fallback: Writes | None = None):
         self.db = db
         self.client = GroupCommitClient(path)
-        self.direct = DirectWrites(db)
+        self.direct = fallback if fallback is not None else DirectWrites(db)
         self.direct_above_bytes = direct_above_bytes
+        self.direct_above_weight = direct_above_weight
+        self.sqlite = db.dialect.name == "sqlite"
 
     def submit(self, job: WriteJob) -> Any:
-        if getattr(job, "size_bytes", 0) <= self.direct_above_bytes:
-            compact = getattr(job, "for_sqlite_writer", None)
-            result = self.client.submit(compact() if compact is not None else job)
+        if (getattr(job, "size_bytes", 0) <= self.direct_above_bytes
+                and (self.direct_above_weight is None or job_weight(job) <= self.direct_above_weight)):
+            compact = getattr(job, "for_writer", None)
+            result = self.client.submit(compact(sqlite=self.sqlite) if compact is not None else job)
             if result is not NOT_RUNNING:
                 return result
         return self.direct.submit(job)
@@ -160,14 +165,24 @@ class GroupCommitWrites(Writes):
 
     def close(self) -> None:
         self.client.close()
+        self.direct.close()
+
+
+_PG_WRITER_MAX_WEIGHT = 17  # alerts + 1 (IngestSnapshot.weight): webhooks of up to 16 alerts go to the writer
 
 
 def open_writes(db: Engine) -> Writes:
-    """The write port for `db`, chosen once at start-up: group commit through the SQLite writer for a SQLite file,
-    group commit among this process's threads for PostgreSQL (store/group_writes.py), direct transactions for
-    in-memory SQLite. ALERT_RECEIVER_PG_GROUP_COMMIT=0 turns PostgreSQL's off (one transaction per job), to
-    measure one against the other (bench/ingest.py keeps the variable; it drops only RECEIVER_*)."""
+    """The write port for `db`, chosen once at start-up: group commit through the writer process of a SQLite file,
+    or of this replica on PostgreSQL (serve starts it and names its socket in wire.WRITER_SOCKET_ENV); without
+    one, on PostgreSQL, group commit among this process's threads (store/group_writes.py); direct transactions for
+    in-memory SQLite. ALERT_RECEIVER_PG_GROUP_COMMIT=0 turns PostgreSQL's in-process group commit off (one
+    transaction per job), to measure one against the other (bench/ingest.py keeps the variable)."""
     if db.dialect.name == "postgresql":
-        return DirectWrites(db) if os.environ.get("ALERT_RECEIVER_PG_GROUP_COMMIT") == "0" else GroupWrites(db)
+        local = DirectWrites(db) if os.environ.get("ALERT_RECEIVER_PG_GROUP_COMMIT") == "0" else GroupWrites(db)
+        path = socket_path(db)
+        # A webhook of many alerts already writes them with one statement of each kind: handing it to the writer
+        # saves little and costs a pickle of every alert each way (bench/ingest.py, 100 alerts per webhook: 9,100
+        # alerts/s written here against 6,300 through the writer). Those run in this process's group commit.
+        return GroupCommitWrites(db, path, fallback=local, direct_above_weight=_PG_WRITER_MAX_WEIGHT) if path else local
     path = socket_path(db)
     return GroupCommitWrites(db, path) if path else DirectWrites(db)

@@ -1,4 +1,4 @@
-"""The SQLite writer's server loop: group commit, one writer process for every gunicorn worker and the engine.
+"""The writer's server loop: group commit, one writer process for every gunicorn worker and the engine.
 
 SQLite has one writer at a time, and with `synchronous=FULL` each COMMIT waits for an fsync. With each worker
 committing its own webhook the database did one fsync per webhook and the workers spent most of their time queued
@@ -10,8 +10,9 @@ and each job runs under a SAVEPOINT of its own, so a job that fails is rolled ba
 fails. A storage error (locked, I/O, full disk) fails the whole transaction: every job of it gets "unavailable"
 (503 + Retry-After).
 
-The writer still takes the cross-process writer lock for each transaction (store/writer_lock.py): the engine's
-batches and the workers' interactive writes (`Writes.transaction`) write too.
+On SQLite the writer still takes the cross-process writer lock for each transaction (store/writer_lock.py): the
+engine's batches and the workers' interactive writes (`Writes.transaction`) write too. On PostgreSQL the same loop
+saves each batch its round trips: one statement of each kind and one COMMIT for every worker's webhooks.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..store.db import is_unavailable, write_transaction
 from ..store.write_port import count_batch
 from .wire import FAILED, HEADER, MAX_FRAME, OK, UNAVAILABLE, check_private, frame
 
-log = logging.getLogger("receiver.sqlite_writer")
+log = logging.getLogger("receiver.writer")
 
 _PEERCRED = struct.Struct("3i")
 
@@ -141,7 +142,7 @@ class GroupCommitServer:
             if draining_since is None and stopping():
                 self.stop_listening()
                 draining_since = now
-                log.info("SQLite writer draining", extra={"workers_connected": len(self._peers)})
+                log.info("writer draining", extra={"workers_connected": len(self._peers)})
             if draining_since is not None:
                 if now - draining_since > idle_grace_s:
                     for peer in [p for p in self._peers if not p.waiting and not p.buf]:
@@ -171,7 +172,7 @@ class GroupCommitServer:
                 return
             _pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
             if uid != os.getuid():
-                log.warning("SQLite writer refused a connection from another user", extra={"uid": uid})
+                log.warning("writer refused a connection from another user", extra={"uid": uid})
                 sock.close()
                 continue
             sock.setblocking(False)  # reads never wait; answers are sent with a timeout (_answer)
@@ -201,7 +202,7 @@ class GroupCommitServer:
         while len(buf) >= HEADER.size:
             (size,) = HEADER.unpack_from(buf)
             if size > MAX_FRAME:
-                log.error("SQLite writer: oversized frame, dropping the connection", extra={"bytes": size})
+                log.error("writer: oversized frame, dropping the connection", extra={"bytes": size})
                 self._close(peer)
                 return
             if len(buf) < HEADER.size + size:
@@ -212,7 +213,7 @@ class GroupCommitServer:
                 job = pickle.loads(data)
                 weight = max(1, self.weight(job))
             except Exception as exc:  # a bug on one side: this job fails, the writer goes on
-                log.exception("SQLite writer: unreadable job")
+                log.exception("writer: unreadable job")
                 self._answer(_Job(peer, None, now, 1, (FAILED, f"unreadable job: {type(exc).__name__}: {exc}"[:2000])))
                 continue
             self._queue.append(_Job(peer, job, now, weight))
@@ -233,7 +234,7 @@ class GroupCommitServer:
             job = self._queue.pop(0)
             if now - job.received > self.queue_timeout_s:
                 # Waited longer than a worker may wait for the lock: never started, so a 503 is exact.
-                job.reply = (UNAVAILABLE, f"the SQLite writer is overloaded (queued {now - job.received:.1f}s); retry")
+                job.reply = (UNAVAILABLE, f"the writer is overloaded (queued {now - job.received:.1f}s); retry")
                 self._answer(job)
                 continue
             batch.append(job)
@@ -263,7 +264,7 @@ class GroupCommitServer:
                                 raise  # the storage, not this job: the whole transaction goes
                             cursor.execute("ROLLBACK TO group_commit_job")
                             cursor.execute("RELEASE group_commit_job")
-                            log.exception("SQLite writer: job failed, rolled back alone")
+                            log.exception("writer: job failed, rolled back alone")
                             job.reply = (FAILED, f"{type(exc).__name__}: {exc}"[:2000])
                             continue
                         cursor.execute("RELEASE group_commit_job")
@@ -273,11 +274,11 @@ class GroupCommitServer:
             # Only here, after COMMIT returned, may an OK reach a worker.
         except Exception as exc:
             if is_unavailable(exc):
-                log.warning("SQLite writer: storage unavailable, transaction rolled back",
+                log.warning("writer: storage unavailable, transaction rolled back",
                             extra={"error": f"{type(exc).__name__}: {exc}"[:300], "jobs": len(batch)})
                 reply = (UNAVAILABLE, "the database is unavailable or locked; retry")
             else:
-                log.exception("SQLite writer: transaction failed", extra={"jobs": len(batch)})
+                log.exception("writer: transaction failed", extra={"jobs": len(batch)})
                 reply = (FAILED, f"{type(exc).__name__}: {exc}"[:2000])
             for job in batch:
                 job.reply = reply
@@ -292,7 +293,7 @@ class GroupCommitServer:
                 raise
             cursor.execute("ROLLBACK TO group_commit_batch")
             cursor.execute("RELEASE group_commit_batch")
-            log.info("SQLite writer: the batch failed as a whole; each job on its own now",
+            log.info("writer: the batch failed as a whole; each job on its own now",
                      extra={"error": f"{type(exc).__name__}: {exc}"[:300], "jobs": len(batch)})
             return False
         cursor.execute("RELEASE group_commit_batch")

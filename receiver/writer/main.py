@@ -1,9 +1,11 @@
-"""The SQLite writer process: commits the jobs of every gunicorn worker and of the engine, many per COMMIT.
+"""The writer process: commits the jobs of every gunicorn worker and of the engine, many per COMMIT.
 
-    python -m receiver.sqlite_writer --database-url sqlite:///alert-receiver.db [--lock-timeout 5] [--synchronous FULL]
+    python -m receiver.writer --database-url sqlite:///alert-receiver.db [--lock-timeout 5] [--synchronous FULL]
+    python -m receiver.writer --database-url postgresql://... --socket PATH
 
-`alert-receiver serve` starts it beside gunicorn when the database is SQLite (`sqlite_writer_argv`); the workers
-and the engine find it by the database's path (wire.py) and write directly when it is not there (client.py). It
+`alert-receiver serve` starts it beside gunicorn (`writer_argv`); the workers and the engine find it by the SQLite
+file's path, or on PostgreSQL by the socket serve names in their environment (wire.py), and write directly when it
+is not there (client.py). It
 needs no config: everything a job takes from the config travels in the job, so a worker's hot reload is never out
 of step with it. The engine's claims and outcomes ride in the same group transactions as the webhooks: under load
 the dispatcher took the writer lock about ten times a second and, preempted while holding it, kept the webhooks
@@ -28,27 +30,36 @@ import time
 from ..store.db import create_db_engine, normalise_url
 from ..store.write_port import job_weight, run_jobs
 from .group_commit import GroupCommitServer
-from .wire import socket_path
+from .wire import postgresql_socket_path, socket_path
 
-log = logging.getLogger("receiver.sqlite_writer")
+log = logging.getLogger("receiver.writer")
 
 _BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64)
 _SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-def sqlite_writer_argv(config, *, log_format: str = "logfmt", log_level: str = "INFO") -> list[str] | None:
-    """The command that runs the writer for `config`'s database; None unless it is a SQLite file."""
+def writer_argv(config, *, log_format: str = "logfmt", log_level: str = "INFO") -> list[str] | None:
+    """The command that runs the writer for `config`'s database: for a SQLite file (its socket is named after the
+    file), and for PostgreSQL (this replica's socket, which the caller, serve, must also put in the environment of
+    its workers and engine: wire.WRITER_SOCKET_ENV; ALERT_RECEIVER_PG_WRITER=0 runs without one, each worker
+    grouping its own threads' writes). None otherwise (in-memory SQLite)."""
     d = config.database
     url = normalise_url(d.url)
+    common = ["--lock-timeout", f"{d.lock_timeout.total_seconds():g}", "--log-format", log_format,
+              "--log-level", log_level]
+    if url.startswith("postgresql"):
+        if os.environ.get("ALERT_RECEIVER_PG_WRITER") == "0":
+            return None
+        return [sys.executable, "-m", "receiver.writer", "--database-url", url, "--socket",
+                postgresql_socket_path(), *common]
     if not url.startswith("sqlite"):
         return None
     from sqlalchemy.engine import make_url
 
     if socket_path(make_url(url).database or "") is None:
         return None
-    return [sys.executable, "-m", "receiver.sqlite_writer", "--database-url", url,
-            "--lock-timeout", f"{d.lock_timeout.total_seconds():g}", "--synchronous", d.sqlite_synchronous,
-            "--log-format", log_format, "--log-level", log_level]
+    return [sys.executable, "-m", "receiver.writer", "--database-url", url, "--synchronous",
+            d.sqlite_synchronous, *common]
 
 
 class WriterMetrics:
@@ -56,16 +67,16 @@ class WriterMetrics:
         from prometheus_client import Counter, Histogram
 
         self.batch_size = Histogram(
-            "alert_receiver_sqlite_group_commit_batch_size",
+            "alert_receiver_group_commit_batch_size",
             "Jobs (webhooks, the engine's outbox claims and outcomes) per SQLite transaction (group commit).",
             buckets=_BATCH_BUCKETS, registry=registry)
         self.transaction_seconds = Histogram(
-            "alert_receiver_sqlite_group_commit_seconds",
-            "Time of one group transaction in the SQLite writer, writer lock to COMMIT.",
+            "alert_receiver_group_commit_seconds",
+            "Time of one group transaction in the writer process, BEGIN (on SQLite the writer lock) to COMMIT.",
             buckets=_SECONDS_BUCKETS, registry=registry)
         self.jobs = Counter(
-            "alert_receiver_sqlite_group_commit_jobs",
-            "Jobs (webhooks, the engine's outbox claims and outcomes) handled by the SQLite writer, by result.", ["result"],
+            "alert_receiver_group_commit_jobs",
+            "Jobs (webhooks, the engine's outbox claims and outcomes) handled by the writer process, by result.", ["result"],
             registry=registry)
 
     def observe(self, jobs: int, failed: int, seconds: float) -> None:
@@ -78,10 +89,11 @@ class WriterMetrics:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m receiver.sqlite_writer", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m receiver.writer", description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--lock-timeout", type=float, default=5.0, help="seconds [5]")
-    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"], help="SQLite only")
+    parser.add_argument("--socket", default=None, help="PostgreSQL: the socket to listen on (serve chooses it)")
     parser.add_argument("--max-batch", type=int, default=64, help="webhooks per transaction at most [64]")
     parser.add_argument("--drain", type=float, default=35.0, help="seconds to keep serving workers after SIGTERM [35]")
     parser.add_argument("--log-format", choices=["logfmt", "json"], default=os.environ.get("RECEIVER_LOG_FORMAT", "logfmt"))
@@ -105,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     # and so is the journal in memory.
     engine = create_db_engine(args.database_url, lock_timeout=dt.timedelta(seconds=args.lock_timeout),
                               sqlite_synchronous=args.synchronous, sqlite_temp_store="MEMORY")
-    path = socket_path(engine)
+    path = args.socket if engine.dialect.name == "postgresql" else socket_path(engine)
     if path is None:
-        parser.error("the database must be a SQLite file")
+        parser.error("the database must be a SQLite file, or PostgreSQL with --socket")
 
     stop = []
     parent = os.getppid()
@@ -129,20 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     waited = False
     while not server.bind():
         if not waited:
-            log.warning("another SQLite writer serves this database; standing by", extra={"socket": path})
+            log.warning("another writer serves this socket; standing by", extra={"socket": path})
             waited = True
         if stopping():
             return 0
         time.sleep(1.0)  # until the other writer goes away
     # Unpickling snapshots allocates a lot: keep what start-up built out of every collection.
     gc.freeze()
-    log.info("SQLite writer ready", extra={"socket": path, "pid": os.getpid()})
+    log.info("writer ready", extra={"socket": path, "pid": os.getpid()})
     try:
         server.serve(stopping=stopping, drain_s=args.drain)
     finally:
         server.stop_listening()
         engine.dispose()
     st = server.stats
-    log.info("SQLite writer stopped", extra={**st, "seconds": round(st["seconds"], 3),
+    log.info("writer stopped", extra={**st, "seconds": round(st["seconds"], 3),
                                              "mean_batch": round(st["jobs"] / max(1, st["transactions"]), 2)})
     return 0

@@ -46,12 +46,24 @@ def check_private(path: str) -> None:
         raise InsecureDirectory(f"{path} must be a directory of uid {os.getuid()} with mode 0700: not using it")
 
 
+WRITER_SOCKET_ENV = "ALERT_RECEIVER_WRITER_SOCKET"  # PostgreSQL: the socket of this replica's writer, set by serve
+
+
+def postgresql_socket_path() -> str:
+    """A socket for the writer of one `serve` (one replica): on PostgreSQL each replica has its own writer, so the
+    path is named after serve's pid, and serve hands it to its workers and engine in WRITER_SOCKET_ENV."""
+    return os.path.join(socket_dir(), f"writer-pg-{os.getpid()}.sock")
+
+
 def socket_path(engine_or_database: Engine | str) -> str | None:
-    """The writer's socket for a SQLite database file (None for other databases and in-memory SQLite). Derived
-    from the database's absolute path, so the workers, the writer and the tests find it without configuration."""
+    """The writer's socket: for a SQLite database file, derived from the database's absolute path, so the workers,
+    the writer and the tests find it without configuration; for PostgreSQL, the one serve set in WRITER_SOCKET_ENV.
+    None for in-memory SQLite and for PostgreSQL outside serve (in-process apps, CLI commands, tests)."""
     if isinstance(engine_or_database, str):
         database = engine_or_database
     else:
+        if engine_or_database.dialect.name == "postgresql":
+            return os.environ.get(WRITER_SOCKET_ENV) or None
         if engine_or_database.dialect.name != "sqlite":
             return None
         database = engine_or_database.url.database

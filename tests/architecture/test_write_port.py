@@ -9,9 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "receiver"
-# Where a write transaction may be opened: the port and the transaction itself, the SQLite writer's loop, and
+# Where a write transaction may be opened: the port and the transaction itself, the writer process's loop, and
 # Alembic's schema upgrade (before any port exists).
-MAY_OPEN_WRITE_TRANSACTIONS = {"store/db.py", "store/write_port.py", "sqlite_writer/group_commit.py", "store/migrate.py"}
+MAY_OPEN_WRITE_TRANSACTIONS = {"store/db.py", "store/write_port.py", "writer/group_commit.py", "store/migrate.py"}
 
 
 def modules() -> dict[str, ast.Module]:
@@ -34,12 +34,13 @@ def test_only_the_port_opens_write_transactions():
     assert "store/write_port.py" in opening  # the check sees the one that must
 
 
-def test_the_web_names_nothing_of_the_sqlite_writer():
+def test_the_web_names_nothing_of_the_writer_process():
     for name, tree in modules().items():
         if not name.startswith("web/"):
             continue
         imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-        assert not any("sqlite_writer" in module or "group_commit" in module for module in imported), name
+        assert not any(module.split(".")[0] == "writer" or "receiver.writer" in module or "group_commit" in module
+                       for module in imported), name
         assert not names_used(tree) & {"NOT_RUNNING", "GroupCommitClient", "GroupCommitWrites", "open_writes"}, name
 
 

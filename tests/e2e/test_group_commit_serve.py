@@ -1,5 +1,5 @@
-"""Group commit end to end: `serve` with its SQLite writer under concurrent posts from several processes, the
-writer killed mid-load, and the same load on PostgreSQL (no writer: every worker writes).
+"""Group commit end to end: `serve` with its writer under concurrent posts from several processes, on SQLite and on
+PostgreSQL (each serve its own writer), and the SQLite writer killed mid-load.
 
 Every 200 is checked against the database at once, from the posting process: a 2xx must mean "committed"."""
 
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 import yaml
 
 from receiver.config import load_config
-from receiver.sqlite_writer.main import sqlite_writer_argv
-from receiver.sqlite_writer.wire import socket_path
+from receiver.writer.main import writer_argv
+from receiver.writer.wire import socket_dir, socket_path
 from receiver.store.db import normalise_url
 
 from ..support.process import ReceiverProcess, wait_until
@@ -103,7 +103,7 @@ def writer_pids(url: str) -> list[int]:
                 argv = f.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "receiver.sqlite_writer" in argv and url in argv:
+        if "receiver.writer" in argv and url in argv:
             pids.append(int(entry))
     return pids
 
@@ -119,14 +119,20 @@ def listening(path: str) -> bool:
 
 @contextlib.contextmanager
 def serving(config_path):
-    """`serve`, plus a writer started here when serve does not start one itself (not wired in yet)."""
+    """`serve` and its writer; ensure_writer() waits for serve's writer and, on SQLite, starts one here if serve's
+    does not come back (after a kill)."""
     config = load_config(str(config_path), env={})
     receiver = ReceiverProcess(config_path).start().wait_ready()
     ours: list[subprocess.Popen] = []
-    argv = sqlite_writer_argv(config)
+    argv = writer_argv(config)
+    sqlite = config.database.url.startswith("sqlite")
 
     def ensure_writer():
         if argv is None:
+            return
+        if not sqlite:  # serve names its PostgreSQL writer's socket after its own pid
+            path = os.path.join(socket_dir(), f"writer-pg-{receiver.proc.pid}.sock")
+            wait_until(lambda: listening(path), timeout=30, what="serve's writer")
             return
         path = socket_path(config.database.url[len("sqlite:///"):])
         with contextlib.suppress(TimeoutError):
@@ -156,12 +162,12 @@ def test_concurrent_posts_from_several_processes_are_all_committed_before_their_
         alerts = requests.get(receiver.url + "/api/v1/alerts", params={"alertname": "GroupCommitE2E", "limit": 1000},
                               timeout=10).json()["alerts"]
         assert sorted(a["fingerprint"] for a in alerts) == fingerprints
-        if sqlite_writer_argv(config) is not None:
-            assert writer_pids(config.database.url), "no SQLite writer ran"
+        if writer_argv(config) is not None:
+            assert writer_pids(config.database.url), "no writer ran"
             metrics = requests.get(receiver.url + "/metrics", timeout=10).text
-            if "alert_receiver_sqlite_group_commit_jobs_total" in metrics:  # serve's writer shares the metrics dir
+            if "alert_receiver_group_commit_jobs_total" in metrics:  # serve's writer shares the metrics dir
                 committed = sum(float(line.split()[-1]) for line in metrics.splitlines()
-                                if line.startswith('alert_receiver_sqlite_group_commit_jobs_total{result="committed"}'))
+                                if line.startswith('alert_receiver_group_commit_jobs_total{result="committed"}'))
                 assert committed >= len(fingerprints)
 
 

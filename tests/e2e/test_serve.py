@@ -232,7 +232,7 @@ def test_a_stop_signal_to_the_whole_process_group_stops_every_child_without_rest
             return {int(pid) for pid in os.listdir("/proc")
                     if pid.isdigit() and int(pid) != receiver.proc.pid and _session_of(int(pid)) == receiver.proc.pid}
 
-        helpers = {pid for pid in children() if b"receiver.sqlite_writer" in _cmdline(pid) or b" worker" in _cmdline(pid)}
+        helpers = {pid for pid in children() if b"receiver.writer" in _cmdline(pid) or b" worker" in _cmdline(pid)}
         assert len(helpers) == 2, "expected the SQLite writer and the engine"
         # A request in flight keeps gunicorn's graceful shutdown going for as long as this test likes.
         slow.sendall(b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -242,7 +242,7 @@ def test_a_stop_signal_to_the_whole_process_group_stops_every_child_without_rest
         # The supervisor looks every 0.5 s and restarted after 1 s: watch for longer than that for a new child.
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
-            started = {pid for pid in children() if b"receiver.sqlite_writer" in _cmdline(pid) or b" worker" in _cmdline(pid)}
+            started = {pid for pid in children() if b"receiver.writer" in _cmdline(pid) or b" worker" in _cmdline(pid)}
             assert not started, f"restarted during shutdown: {started}"
             time.sleep(0.1)
         slow.sendall(body[10:])

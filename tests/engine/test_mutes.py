@@ -208,7 +208,7 @@ def test_the_sqlite_writers_batch_mutes_with_the_wire_form(make_config, db_url):
         doc["groupKey"] += repr(sorted(labels.items()))
         body = json.dumps(doc).encode()
         job = IngestSnapshot(prepare(payload_mod.parse(body), config=config, now=T0), body)
-        return pickle.loads(pickle.dumps(job.for_sqlite_writer()))
+        return pickle.loads(pickle.dumps(job.for_writer()))
 
     jobs = [snapshot(team="quiet"), snapshot(service="db"), snapshot(service="web")]
     with write_transaction(engine) as conn:

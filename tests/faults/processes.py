@@ -1,5 +1,5 @@
 """The process tree of one `alert-receiver serve`, read from /proc: the gunicorn arbiter (the process the test
-started), its forked web workers, and the supervisor's children (the engine, and on SQLite the group-commit writer).
+started), its forked web workers, and the supervisor's children (the engine, and the group-commit writer).
 Fault tests pick their SIGKILL victims from it and wait, with a deadline, for serve to make the tree whole again."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class Tree:
     arbiter: int
     workers: tuple[int, ...]  # gunicorn workers
     engines: tuple[int, ...]  # `alert-receiver worker`, run by serve's supervisor
-    writers: tuple[int, ...]  # `python -m receiver.sqlite_writer` (SQLite only)
+    writers: tuple[int, ...]  # `python -m receiver.writer`: the group commit of every worker
 
 
 def _alive_children(parent: int) -> list[tuple[int, list[str]]]:
@@ -41,7 +41,7 @@ def tree(receiver: ReceiverProcess) -> Tree:
     arbiter = receiver.proc.pid
     workers, engines, writers = [], [], []
     for pid, argv in _alive_children(arbiter):
-        if "receiver.sqlite_writer" in argv:
+        if "receiver.writer" in argv:
             writers.append(pid)
         elif "worker" in argv:
             engines.append(pid)

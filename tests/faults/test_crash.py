@@ -1,11 +1,11 @@
 """Crash: SIGKILL anywhere in `alert-receiver serve` while an Alertmanager-like load generator posts, and nothing is
 lost, nothing is stored twice, and every page still goes out.
 
-    loadgen (3 senders, retries like Alertmanager) ─▶ serve: gunicorn workers ─▶ SQLite writer │ PostgreSQL
+    loadgen (3 senders, retries like Alertmanager) ─▶ serve: gunicorn workers ─▶ writer ─▶ SQLite │ PostgreSQL
                                                               engine ─▶ pagerduty channel ─▶ sink /v2/enqueue
 
-A seeded schedule kills, in a shuffled order, twice each: a gunicorn worker, the engine child, the SQLite writer child
-(SQLite only) and the whole serve process group (then started again on the same port). After each kill the test
+A seeded schedule kills, in a shuffled order, twice each: a gunicorn worker, the engine child, the writer child (the
+group commit of every worker, on both databases) and the whole serve process group (then started again on the same port). After each kill the test
 waits, with a deadline, for serve (or the test, for the whole tree) to be whole again, so every kind of death is
 also a restart. Afterwards every alert ever answered 2xx is stored (lost = 0), every alert sent was answered 2xx in
 the end, none is stored twice, and each stored alert got exactly one PagerDuty trigger intent, delivered at least
@@ -59,7 +59,7 @@ def write_config(path, database_url: str, sink_url: str) -> None:
     }))
 
 
-def kill(receiver: ReceiverProcess, victim: str, rng: random.Random, *, sqlite: bool, config_path,
+def kill(receiver: ReceiverProcess, victim: str, rng: random.Random, *, config_path,
          tmp_path) -> ReceiverProcess:
     """SIGKILL `victim` and wait until the tree is whole again; returns the serve now running."""
     t = tree(receiver)
@@ -68,11 +68,11 @@ def kill(receiver: ReceiverProcess, victim: str, rng: random.Random, *, sqlite: 
         receiver.proc.wait(DEADLINE_S)
         receiver._log.close()
         receiver = start_serve(config_path, tmp_path, workers=WORKERS, port=receiver.port, timeout=DEADLINE_S)
-        wait_whole(receiver, workers=WORKERS, writer=sqlite, timeout=DEADLINE_S)
+        wait_whole(receiver, workers=WORKERS, writer=True, timeout=DEADLINE_S)
         return receiver
     pid = rng.choice({"worker": t.workers, "engine": t.engines, "writer": t.writers}[victim])
     os.kill(pid, signal.SIGKILL)
-    wait_whole(receiver, workers=WORKERS, writer=sqlite, not_pids={pid}, timeout=DEADLINE_S)
+    wait_whole(receiver, workers=WORKERS, writer=True, not_pids={pid}, timeout=DEADLINE_S)
     return receiver
 
 
@@ -121,9 +121,9 @@ def test_sigkill_anywhere_loses_no_alert_and_no_page(database_url, tmp_path, sin
     config_path = tmp_path / "receiver.yml"
     write_config(config_path, database_url, sink.url)
     receiver = start_serve(config_path, tmp_path, workers=WORKERS, timeout=DEADLINE_S)
-    wait_whole(receiver, workers=WORKERS, writer=sqlite, timeout=DEADLINE_S)
+    wait_whole(receiver, workers=WORKERS, writer=True, timeout=DEADLINE_S)
     rng = random.Random(SEED)
-    schedule = ["worker", "engine", "serve"] + (["writer"] if sqlite else [])
+    schedule = ["worker", "engine", "serve", "writer"]
     schedule = schedule * 2
     rng.shuffle(schedule)
     load = LoadGenerator(receiver.url, run="crash", senders=3, alerts_per_group=2, pace=0.1)
@@ -132,7 +132,7 @@ def test_sigkill_anywhere_loses_no_alert_and_no_page(database_url, tmp_path, sin
         load.start()
         for victim in schedule:
             time.sleep(rng.uniform(0.3, 1.2))  # the seeded chaos schedule: when the next kill lands
-            receiver = kill(receiver, victim, rng, sqlite=sqlite, config_path=config_path, tmp_path=tmp_path)
+            receiver = kill(receiver, victim, rng, config_path=config_path, tmp_path=tmp_path)
         load.stop(timeout=DEADLINE_S)
 
         sent, acknowledged, attempts = load.snapshot()

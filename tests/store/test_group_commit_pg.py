@@ -23,7 +23,7 @@ from receiver import payload as payload_mod
 from receiver.config import Config
 from receiver.engine.ingest import prepare
 from receiver.engine.ingest_job import IngestSnapshot
-from receiver.sqlite_writer.client import open_writes
+from receiver.writer.client import open_writes
 from receiver.store.db import StorageUnavailable, create_db_engine, is_unavailable
 from receiver.store.group_writes import BatchUnavailable, GroupWrites
 from receiver.store.write_port import DirectWrites

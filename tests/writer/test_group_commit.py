@@ -25,13 +25,13 @@ from receiver.app import create_app
 from receiver.config import Config
 from receiver.engine.ingest import prepare
 from receiver.engine.ingest_job import IngestSnapshot
-from receiver.sqlite_writer.client import (NOT_RUNNING, GroupCommitClient, GroupCommitWrites, JobFailed, WriterLost,
+from receiver.writer.client import (NOT_RUNNING, GroupCommitClient, GroupCommitWrites, JobFailed, WriterLost,
                                            open_writes)
-from receiver.sqlite_writer.main import sqlite_writer_argv
-from receiver.sqlite_writer import group_commit as writer_server
-from receiver.sqlite_writer import wire
-from receiver.sqlite_writer.group_commit import GroupCommitServer
-from receiver.sqlite_writer.wire import socket_path
+from receiver.writer.main import writer_argv
+from receiver.writer import group_commit as writer_server
+from receiver.writer import wire
+from receiver.writer.group_commit import GroupCommitServer
+from receiver.writer.wire import socket_path
 from receiver.store import outbox
 from receiver.store.db import StorageUnavailable, create_db_engine, is_unavailable, write_transaction
 from receiver.store.group_writes import GroupWrites
@@ -325,20 +325,53 @@ def test_without_a_writer_the_client_says_so_and_the_port_writes_directly(sqlite
 
 
 def test_the_writer_command_is_for_sqlite_files_only(sqlite_config):
-    argv = sqlite_writer_argv(sqlite_config)
-    assert argv[:3] == [sys.executable, "-m", "receiver.sqlite_writer"]
+    argv = writer_argv(sqlite_config)
+    assert argv[:3] == [sys.executable, "-m", "receiver.writer"]
     assert argv[argv.index("--database-url") + 1] == sqlite_config.database.url
-    assert sqlite_writer_argv(Config.model_validate({"database": {"url": "sqlite:///:memory:"}})) is None
+    assert writer_argv(Config.model_validate({"database": {"url": "sqlite:///:memory:"}})) is None
 
 
 @pytest.mark.postgres
-def test_postgresql_never_uses_a_writer(pg_template_url):
+def test_on_postgresql_each_serve_has_its_writer_and_big_webhooks_stay_in_the_worker(pg_template_url, monkeypatch):
     config = Config.model_validate({"database": {"url": pg_template_url}})
-    engine = create_db_engine(config.database.url)
+    engine = create_db_engine(pg_template_url)
+    with engine.begin() as conn:  # this module's db_url is SQLite's: empty the shared PostgreSQL database here
+        conn.execute(sa.text("TRUNCATE alerts, webhook_bodies, notifications RESTART IDENTITY CASCADE"))
+    monkeypatch.delenv(wire.WRITER_SOCKET_ENV, raising=False)
     try:
+        # Outside serve (an in-process app, a CLI command): no writer; the process's threads group their writes.
         assert socket_path(engine) is None
-        assert sqlite_writer_argv(config) is None
-        assert type(open_writes(engine)) is GroupWrites  # group commit among the process's threads instead
+        assert type(open_writes(engine)) is GroupWrites
+        argv = writer_argv(config)
+        path = argv[argv.index("--socket") + 1]
+        assert argv[:3] == [sys.executable, "-m", "receiver.writer"] and path == wire.postgresql_socket_path()
+        assert str(os.getpid()) in os.path.basename(path)  # one writer per serve, i.e. per replica
+        monkeypatch.setenv(wire.WRITER_SOCKET_ENV, path)  # what serve hands its workers and its engine
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: proc.poll() is None and os.path.exists(path), timeout=30, what="the writer's socket")
+            writes = open_writes(engine)
+            assert type(writes) is GroupCommitWrites and type(writes.direct) is GroupWrites
+            to_writer: list[int] = []
+            submit = writes.client.submit
+            writes.client.submit = lambda j: (to_writer.append(job_weight(j)), submit(j))[1]
+            assert writes.submit(job(config, "00000000000000a1")).outcomes["new"] == 1
+            many = json.loads(body("00000000000000b0"))
+            many["alerts"] = [dict(many["alerts"][0], fingerprint=f"00000000000000b{i:x}",
+                                   labels={**many["alerts"][0]["labels"], "n": str(i)}) for i in range(16)] + [
+                dict(many["alerts"][0], fingerprint=f"00000000000000c{i:x}", labels={"alertname": "Big", "n": str(i)})
+                for i in range(4)]
+            raw = json.dumps(many).encode()
+            big = IngestSnapshot(prepare(payload_mod.parse(raw), config=config, now=T0), raw)
+            assert writes.submit(big).outcomes["new"] == 20
+            assert to_writer == [2]  # the 1-alert webhook went to the writer; the 20-alert one was written here
+            writes.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out = proc.communicate(timeout=40)[0].decode()
+        assert proc.returncode == 0, out
+        assert "jobs=1 " in out, out  # the writer committed exactly the one job it was given
+        assert len(stored_fingerprints(engine)) == 21
     finally:
         engine.dispose()
 
@@ -359,7 +392,7 @@ def test_the_socket_directory_must_be_private(tmp_path):
 @contextlib.contextmanager
 def writer_process(config):
     path = socket_path(config.database.url[len("sqlite:///"):])
-    proc = subprocess.Popen(sqlite_writer_argv(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(writer_argv(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: proc.poll() is None and os.path.exists(path), timeout=30, what="the writer's socket")
         yield proc
@@ -480,7 +513,7 @@ def test_a_batch_written_together_leaves_the_same_history_as_one_by_one(make_con
             if mode == "alone":  # as a worker without a writer does
                 results = [j.run(conn) for j in jobs]
             else:  # as the writer does, with the snapshots in the form a worker sends them
-                results = run_jobs(conn, [pickle.loads(pickle.dumps(j.for_sqlite_writer())) for j in jobs])
+                results = run_jobs(conn, [pickle.loads(pickle.dumps(j.for_writer())) for j in jobs])
         outcomes[mode] = ([dict(r.outcomes) for r in results], [dict(r.unknown_severities) for r in results],
                           [r.messages for r in results], [len(r.new_ids) for r in results],
                           [len(r.closed_ids) for r in results], history(engine))
