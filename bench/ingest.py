@@ -268,13 +268,13 @@ def summarise(w: dict, alerts: int) -> dict:
         "p99_ms": p["99"] / 1000,
         "p999_ms": p["99.9"] / 1000,
         "max_ms": w["latency_us"]["max"] / 1000,
-        "cpu_cores": w["cpu_cores"],
+        "cpu_cores": w.get("cpu_cores", {}),  # absent when the caller measures CPU itself (scaleout.py)
         "server_cores": w.get("server_cores", {}),
-        "machine_cores": w["machine_cores"],
+        "machine_cores": w.get("machine_cores", {}),
         # CPU milliseconds per answered webhook, by role (the issue compares the workers' across backends)
         "cpu_ms_per_webhook": {k: round(v * 1000 / (ok / seconds), 3) if ok else None
                                for k, v in {**w.get("server_cores", {}),
-                                            "postgres": w["cpu_cores"].get("postgres", 0.0)}.items()},
+                                            "postgres": w.get("cpu_cores", {}).get("postgres", 0.0)}.items()},
     }
 
 

@@ -148,14 +148,8 @@ def run_wrks(loads: dict[str, tuple[int, str]], seconds: float, args, replicas: 
 
 
 def summarise(w: dict, alerts: int) -> dict:
-    seconds = w["duration_us"] / 1e6
-    errors = w["errors"]
-    ok = w["requests"] - errors["status"]
-    p = w["latency_us"]["percentiles"]
-    return {"requests": w["requests"], "ok_requests": ok, "non_2xx": errors["status"],
-            "socket_errors": {k: v for k, v in errors.items() if k != "status"}, "seconds": round(seconds, 3),
-            "ok_req_per_s": ok / seconds, "alerts_per_s": ok * alerts / seconds,
-            "p50_ms": p["50"] / 1000, "p99_ms": p["99"] / 1000, "raw": w}
+    """ingest.py's summary of one wrk run (this bench measures CPU for both runs at once, run_pair), and wrk's own."""
+    return {**ib.summarise(w, alerts), "raw": w}
 
 
 # --- integrity --------------------------------------------------------------------------------------------------

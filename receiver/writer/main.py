@@ -68,7 +68,7 @@ class WriterMetrics:
 
         self.batch_size = Histogram(
             "alert_receiver_group_commit_batch_size",
-            "Jobs (webhooks, the engine's outbox claims and outcomes) per SQLite transaction (group commit).",
+            "Jobs (webhooks, the engine's outbox claims and outcomes) per transaction of the writer process (group commit).",
             buckets=_BATCH_BUCKETS, registry=registry)
         self.transaction_seconds = Histogram(
             "alert_receiver_group_commit_seconds",
