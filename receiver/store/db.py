@@ -61,6 +61,7 @@ def create_db_engine(
     pool_size: int = 5,
     sqlite_synchronous: str = "FULL",
     sqlite_temp_store: str | None = None,
+    pre_ping: bool = True,
 ) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
@@ -80,7 +81,10 @@ def create_db_engine(
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_timeout=timeout_s,
-            pool_pre_ping=True,
+            # A round trip before every transaction. The writer process turns it off: it runs one transaction after
+            # another on the same connection, and one that died with the server fails its batch as unavailable
+            # (503, retried) and is replaced by the pool.
+            pool_pre_ping=pre_ping,
             connect_args={
                 "connect_timeout": max(1, int(timeout_s)),
                 # No server-side prepared statements: a generic plan made while `alerts` was small (a new database)

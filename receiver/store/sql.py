@@ -161,7 +161,7 @@ def insert_returning_ids(conn: Connection, table: Table, rows: Sequence[dict]) -
 
 def _pg_array_type(column) -> tuple[str, str]:
     """(array type of the parameter, cast of the unnested value) for a column."""
-    from sqlalchemy import JSON, BigInteger, Boolean, Integer
+    from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary
 
     from .types import UTCDateTime
 
@@ -174,6 +174,8 @@ def _pg_array_type(column) -> tuple[str, str]:
         return "boolean[]", ""
     if isinstance(kind, (Integer, BigInteger)):
         return "bigint[]", ""
+    if isinstance(kind, LargeBinary):
+        return "bytea[]", ""
     return "text[]", ""
 
 

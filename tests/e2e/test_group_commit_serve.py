@@ -141,8 +141,8 @@ def serving(config_path):
         ours.append(subprocess.Popen(argv))
         wait_until(lambda: listening(path), timeout=30, what="the writer's socket")
 
-    ensure_writer()
     try:
+        ensure_writer()
         yield receiver, config, ensure_writer
     finally:
         code = receiver.stop()

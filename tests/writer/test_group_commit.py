@@ -84,7 +84,7 @@ def stored_fingerprints(engine) -> set[str]:
 
 @pytest.fixture
 def db_url(tmp_path, sqlite_template):
-    """The writer is for SQLite only (PostgreSQL has real concurrent writers): see test_postgresql_never_uses_a_writer."""
+    """Most tests here run the writer on SQLite; the PostgreSQL ones (named so) use pg_template_url themselves."""
     path = tmp_path / "receiver.db"
     shutil.copy(sqlite_template, path)
     return f"sqlite:///{path}"
@@ -257,6 +257,36 @@ def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, s
     assert stored_fingerprints(engine) == set(good)  # the bad one's rows (written before it raised) rolled back
     counts = table_counts(engine)
     assert counts["alert_events"] == 2 and counts["notification_items"] == 2 and counts["webhook_bodies"] == 2
+
+
+@pytest.mark.postgres
+def test_on_postgresql_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, pg_template_url):
+    """PostgreSQL's batch runs without a SAVEPOINT around it: a failure rolls the whole transaction back, and the
+    jobs run again, each under its own SAVEPOINT. The good ones commit once, the bad one alone fails."""
+    pg = create_db_engine(pg_template_url)
+    with pg.begin() as conn:
+        conn.execute(sa.text("TRUNCATE alerts, webhook_bodies, notifications RESTART IDENTITY CASCADE"))
+    path = os.path.join(wire.socket_dir(), f"test-pg-writer-{os.getpid()}.sock")
+    server = GroupCommitServer(pg, apply_or_fail, path, handle_many=apply_many_or_fail, weight=job_weight)
+    assert server.bind()
+    try:
+        submitter = Submitter(path)
+        good = ["00000000000000d1", "00000000000000d2"]
+        submitter.submit(good[0], job(sqlite_config, good[0]))
+        submitter.submit("bad", job(sqlite_config, BAD_FINGERPRINT))
+        submitter.submit(good[1], job(sqlite_config, good[1]))
+        queue_jobs(server, 3)
+        server.run_batch()
+        results = submitter.join()
+        assert server.stats["transactions"] == 1 and server.stats["jobs"] == 3 and server.stats["failed"] == 1
+        assert isinstance(results["bad"], JobFailed) and "planted failure" in str(results["bad"])
+        assert all(results[fp].outcomes["new"] == 1 for fp in good)
+        assert stored_fingerprints(pg) == set(good)
+        counts = table_counts(pg)
+        assert counts["alert_events"] == 2 and counts["notification_items"] == 2 and counts["webhook_bodies"] == 2
+    finally:
+        server.stop_listening()
+        pg.dispose()
 
 
 def test_a_failed_commit_answers_no_job_ok(sqlite_config, engine, server, monkeypatch):
