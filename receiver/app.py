@@ -51,7 +51,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None, regi
     metrics.initialise_channels(config.channels)
     metrics.config_last_reload_successful.set(1)
     if writes is None:
-        writes = open_writes(db if db is not None else build_db(config))
+        writes = open_writes(db if db is not None else build_db(config), observe=metrics.group_commit.observe)
     app.extensions["alert_receiver"] = Services(
         config=config,
         db=writes.db,

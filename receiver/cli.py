@@ -201,7 +201,7 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
     if serve_pid is not None and not _outwait_stale_engine(config, stopped):
         db.dispose()
         return
-    writes = open_writes(db)  # the engine's claims and outcomes ride in the SQLite writer's group commits
+    writes = open_writes(db, observe=metrics.group_commit.observe)  # claims and outcomes ride in the writer's group commits
     runner = EngineRunner(config, writes, metrics=metrics, load_config=lambda: _load_config(config_path))
     runner.start()
     while not wanted["stop"]:

@@ -38,6 +38,7 @@ def multiprocess_enabled() -> bool:
 class Metrics:
     def __init__(self, registry: CollectorRegistry):
         self.registry = registry
+        self.group_commit = GroupCommitMetrics(registry)  # a worker's own group commit (PostgreSQL, big webhooks)
         self.webhook_requests = Counter(
             "alert_receiver_webhook_requests", "Webhook requests answered, by HTTP status code.", ["code"],
             registry=registry)
@@ -190,6 +191,37 @@ class Metrics:
             multiprocess.MultiProcessCollector(scrape)
             return generate_latest(scrape)
         return generate_latest(self.registry)
+
+
+_BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64)
+_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class GroupCommitMetrics:
+    """Group commit's transactions, wherever they run: the writer process (receiver/writer) and, on PostgreSQL, a
+    process's own threads (store/group_writes.py). Under serve every process's samples add up in one series."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.batch_size = Histogram(
+            "alert_receiver_group_commit_batch_size",
+            "Jobs (webhooks, the engine's outbox claims and outcomes) per group-commit transaction.",
+            buckets=_BATCH_BUCKETS, registry=registry)
+        self.transaction_seconds = Histogram(
+            "alert_receiver_group_commit_seconds",
+            "Time of one group-commit transaction, BEGIN (on SQLite the writer lock) to COMMIT.",
+            buckets=_SECONDS_BUCKETS, registry=registry)
+        self.jobs = Counter(
+            "alert_receiver_group_commit_jobs",
+            "Jobs (webhooks, the engine's outbox claims and outcomes) handled by group commit, by result.", ["result"],
+            registry=registry)
+
+    def observe(self, jobs: int, failed: int, seconds: float) -> None:
+        self.batch_size.observe(jobs)
+        self.transaction_seconds.observe(seconds)
+        if jobs - failed:
+            self.jobs.labels(result="committed").inc(jobs - failed)
+        if failed:
+            self.jobs.labels(result="failed").inc(failed)
 
 
 def check_multiprocess_ready() -> None:

@@ -16,7 +16,7 @@ import pickle
 import socket
 import threading
 import weakref
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -171,14 +171,16 @@ class GroupCommitWrites(Writes):
 _PG_WRITER_MAX_WEIGHT = 17  # alerts + 1 (IngestSnapshot.weight): webhooks of up to 16 alerts go to the writer
 
 
-def open_writes(db: Engine) -> Writes:
+def open_writes(db: Engine, *, observe: Callable[[int, int, float], None] | None = None) -> Writes:
     """The write port for `db`, chosen once at start-up: group commit through the writer process of a SQLite file,
     or of this replica on PostgreSQL (serve starts it and names its socket in wire.WRITER_SOCKET_ENV); without
     one, on PostgreSQL, group commit among this process's threads (store/group_writes.py); direct transactions for
     in-memory SQLite. ALERT_RECEIVER_PG_GROUP_COMMIT=0 turns PostgreSQL's in-process group commit off (one
-    transaction per job), to measure one against the other (bench/ingest.py keeps the variable)."""
+    transaction per job), to measure one against the other (bench/ingest.py keeps the variable). `observe` gets each
+    in-process group transaction (metrics.GroupCommitMetrics.observe)."""
     if db.dialect.name == "postgresql":
-        local = DirectWrites(db) if os.environ.get("ALERT_RECEIVER_PG_GROUP_COMMIT") == "0" else GroupWrites(db)
+        local = (DirectWrites(db) if os.environ.get("ALERT_RECEIVER_PG_GROUP_COMMIT") == "0"
+                 else GroupWrites(db, observe=observe))
         path = socket_path(db)
         # A webhook of many alerts already writes them with one statement of each kind: handing it to the writer
         # saves little and costs a pickle of every alert each way (bench/ingest.py, 100 alerts per webhook: 9,100

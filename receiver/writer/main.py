@@ -35,8 +35,6 @@ from .wire import postgresql_socket_path, socket_path
 
 log = logging.getLogger("receiver.writer")
 
-_BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64)
-_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 def writer_argv(config, *, log_format: str = "logfmt", log_level: str = "INFO") -> list[str] | None:
@@ -63,32 +61,6 @@ def writer_argv(config, *, log_format: str = "logfmt", log_level: str = "INFO") 
             d.sqlite_synchronous, *common]
 
 
-class WriterMetrics:
-    def __init__(self, registry):
-        from prometheus_client import Counter, Histogram
-
-        self.batch_size = Histogram(
-            "alert_receiver_group_commit_batch_size",
-            "Jobs (webhooks, the engine's outbox claims and outcomes) per transaction of the writer process (group commit).",
-            buckets=_BATCH_BUCKETS, registry=registry)
-        self.transaction_seconds = Histogram(
-            "alert_receiver_group_commit_seconds",
-            "Time of one group transaction in the writer process, BEGIN (on SQLite the writer lock) to COMMIT.",
-            buckets=_SECONDS_BUCKETS, registry=registry)
-        self.jobs = Counter(
-            "alert_receiver_group_commit_jobs",
-            "Jobs (webhooks, the engine's outbox claims and outcomes) handled by the writer process, by result.", ["result"],
-            registry=registry)
-
-    def observe(self, jobs: int, failed: int, seconds: float) -> None:
-        self.batch_size.observe(jobs)
-        self.transaction_seconds.observe(seconds)
-        if jobs - failed:
-            self.jobs.labels(result="committed").inc(jobs - failed)
-        if failed:
-            self.jobs.labels(result="failed").inc(failed)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m receiver.writer", description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
@@ -108,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     die_with_serve()  # SIGTERM when serve dies: the same drain as on serve's own stop
     from prometheus_client import CollectorRegistry
 
-    from ..metrics import check_multiprocess_ready
+    from ..metrics import GroupCommitMetrics, check_multiprocess_ready
 
     check_multiprocess_ready()
-    metrics = WriterMetrics(CollectorRegistry())
+    metrics = GroupCommitMetrics(CollectorRegistry())
     # temp_store=MEMORY: a group transaction runs under SAVEPOINTs, and SQLite keeps the original of every page
     # they change in a statement journal, which past 64 KiB spills to a temporary file: one open, unlink and two
     # writes per page per transaction, about half of the writer's system calls. The batch is bounded (max_weight),

@@ -260,6 +260,25 @@ def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, s
 
 
 @pytest.mark.postgres
+def test_a_processs_own_group_commit_counts_in_the_group_commit_metrics(pg_template_url, monkeypatch):
+    monkeypatch.delenv(wire.WRITER_SOCKET_ENV, raising=False)  # no writer: the worker groups its own threads' writes
+    config = Config.model_validate({"database": {"url": pg_template_url}})
+    registry = CollectorRegistry()
+    app = create_app(config, registry=registry)
+    db = app.extensions["alert_receiver"].db
+    try:
+        with db.begin() as conn:
+            conn.execute(sa.text("TRUNCATE alerts, webhook_bodies, notifications RESTART IDENTITY CASCADE"))
+        headers = {"Content-Type": "application/json"}
+        for fp in ("00000000000000e1", "00000000000000e2"):
+            assert app.test_client().post("/webhook", data=body(fp), headers=headers).status_code == 200
+        assert registry.get_sample_value("alert_receiver_group_commit_jobs_total", {"result": "committed"}) == 2
+        assert registry.get_sample_value("alert_receiver_group_commit_batch_size_count") == 2
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
 def test_on_postgresql_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, pg_template_url):
     """PostgreSQL's batch runs without a SAVEPOINT around it: a failure rolls the whole transaction back, and the
     jobs run again, each under its own SAVEPOINT. The good ones commit once, the bad one alone fails."""
