@@ -241,12 +241,13 @@ def test_without_a_writer_a_job_runs_in_a_transaction_of_its_own(sqlite_config, 
         assert conn.execute(sa.text("SELECT claimed_by FROM notifications")).scalars().all() == ["engine-b"]
 
 
-def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, server):
+def one_bad_among_two_good(config, engine, server, good: list[str]) -> None:
+    """One batch of a good, a planted bad and a good snapshot: the bad one alone fails, and its rows (written before
+    it raised) are rolled back; the good ones commit in the same transaction."""
     submitter = Submitter(server.path)
-    good = ["00000000000000a1", "00000000000000a2"]
-    submitter.submit(good[0], job(sqlite_config, good[0]))
-    submitter.submit("bad", job(sqlite_config, BAD_FINGERPRINT))
-    submitter.submit(good[1], job(sqlite_config, good[1]))
+    submitter.submit(good[0], job(config, good[0]))
+    submitter.submit("bad", job(config, BAD_FINGERPRINT))
+    submitter.submit(good[1], job(config, good[1]))
     queue_jobs(server, 3)
     server.run_batch()
     results = submitter.join()
@@ -254,9 +255,19 @@ def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, s
     assert isinstance(results["bad"], JobFailed) and "planted failure" in str(results["bad"])
     assert not is_unavailable(results["bad"])  # a bug: 500, not a 503 that Alertmanager would retry forever
     assert all(results[fp].outcomes["new"] == 1 for fp in good)
-    assert stored_fingerprints(engine) == set(good)  # the bad one's rows (written before it raised) rolled back
+    assert stored_fingerprints(engine) == set(good)
     counts = table_counts(engine)
     assert counts["alert_events"] == 2 and counts["notification_items"] == 2 and counts["webhook_bodies"] == 2
+
+
+def empty_postgresql(engine) -> None:
+    """This module's db_url is SQLite's: the PostgreSQL tests empty the shared database themselves."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE alerts, webhook_bodies, notifications RESTART IDENTITY CASCADE"))
+
+
+def test_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_config, engine, server):
+    one_bad_among_two_good(sqlite_config, engine, server, ["00000000000000a1", "00000000000000a2"])
 
 
 @pytest.mark.postgres
@@ -267,8 +278,7 @@ def test_a_processs_own_group_commit_counts_in_the_group_commit_metrics(pg_templ
     app = create_app(config, registry=registry)
     db = app.extensions["alert_receiver"].db
     try:
-        with db.begin() as conn:
-            conn.execute(sa.text("TRUNCATE alerts, webhook_bodies, notifications RESTART IDENTITY CASCADE"))
+        empty_postgresql(db)
         headers = {"Content-Type": "application/json"}
         for fp in ("00000000000000e1", "00000000000000e2"):
             assert app.test_client().post("/webhook", data=body(fp), headers=headers).status_code == 200
@@ -283,26 +293,12 @@ def test_on_postgresql_one_bad_snapshot_fails_alone_and_leaves_no_row(sqlite_con
     """PostgreSQL's batch runs without a SAVEPOINT around it: a failure rolls the whole transaction back, and the
     jobs run again, each under its own SAVEPOINT. The good ones commit once, the bad one alone fails."""
     pg = create_db_engine(pg_template_url)
-    with pg.begin() as conn:
-        conn.execute(sa.text("TRUNCATE alerts, webhook_bodies, notifications RESTART IDENTITY CASCADE"))
+    empty_postgresql(pg)
     path = os.path.join(wire.socket_dir(), f"test-pg-writer-{os.getpid()}.sock")
     server = GroupCommitServer(pg, apply_or_fail, path, handle_many=apply_many_or_fail, weight=job_weight)
     assert server.bind()
     try:
-        submitter = Submitter(path)
-        good = ["00000000000000d1", "00000000000000d2"]
-        submitter.submit(good[0], job(sqlite_config, good[0]))
-        submitter.submit("bad", job(sqlite_config, BAD_FINGERPRINT))
-        submitter.submit(good[1], job(sqlite_config, good[1]))
-        queue_jobs(server, 3)
-        server.run_batch()
-        results = submitter.join()
-        assert server.stats["transactions"] == 1 and server.stats["jobs"] == 3 and server.stats["failed"] == 1
-        assert isinstance(results["bad"], JobFailed) and "planted failure" in str(results["bad"])
-        assert all(results[fp].outcomes["new"] == 1 for fp in good)
-        assert stored_fingerprints(pg) == set(good)
-        counts = table_counts(pg)
-        assert counts["alert_events"] == 2 and counts["notification_items"] == 2 and counts["webhook_bodies"] == 2
+        one_bad_among_two_good(sqlite_config, pg, server, ["00000000000000d1", "00000000000000d2"])
     finally:
         server.stop_listening()
         pg.dispose()
@@ -384,8 +380,7 @@ def test_the_writer_command_is_for_sqlite_files_only(sqlite_config):
 def test_on_postgresql_each_serve_has_its_writer_and_big_webhooks_stay_in_the_worker(pg_template_url, monkeypatch):
     config = Config.model_validate({"database": {"url": pg_template_url}})
     engine = create_db_engine(pg_template_url)
-    with engine.begin() as conn:  # this module's db_url is SQLite's: empty the shared PostgreSQL database here
-        conn.execute(sa.text("TRUNCATE alerts, webhook_bodies, notifications RESTART IDENTITY CASCADE"))
+    empty_postgresql(engine)
     monkeypatch.delenv(wire.WRITER_SOCKET_ENV, raising=False)
     try:
         # Outside serve (an in-process app, a CLI command): no writer; the process's threads group their writes.
