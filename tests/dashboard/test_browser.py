@@ -214,7 +214,10 @@ def test_dashboard_journey_in_chromium(receiver, sink, browser):
     row = page.locator(f"#dead-{dead_id}")
     expect(row).to_contain_text("dead")
     journey.shot("delivery")
-    row.get_by_role("button", name=f"Retry notification {dead_id}").click()
+    # The Delivery page reloads itself after an action (dashboard.js): wait for that load, or the test's own
+    # reload below can collide with it (net::ERR_ABORTED when the machine is slow).
+    with page.expect_navigation():
+        row.get_by_role("button", name=f"Retry notification {dead_id}").click()
     expect(page.locator("#status")).to_contain_text(f"Notification {dead_id} queued")
     wait_until(lambda: api(receiver, f"/api/v1/notifications/{dead_id}")["status"] == "sent", timeout=20,
                what="the retried notification to be sent")
