@@ -194,8 +194,14 @@ def claim_due(conn: Connection, *, now: dt.datetime, worker: str, lease: dt.time
     return sorted(rows, key=lambda c: c.id)
 
 
+# What a message shows of each occurrence it carries (engine/delivery.py's MessageAlert, the dashboard's lists): not
+# the whole row, whose every column would be decoded for every alert of every message sent.
+_MESSAGE_COLUMNS = ("id", "fingerprint", "alertname", "status", "level", "severity", "service", "labels",
+                    "annotations", "starts_at", "ends_at", "generator_url", "acked_by", "external_url")
+
+
 def load_alerts(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[Any]]:
-    """The occurrences each message carries, in one join per chunk of messages."""
+    """The occurrences each message carries (the columns a message shows), in one join per chunk of messages."""
     carried: dict[int, list[Any]] = defaultdict(list)
     if conn.dialect.name == "postgresql":
         for part in chunks(sorted(message_ids), 5000):
@@ -204,7 +210,7 @@ def load_alerts(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[
         return carried
     for part in chunks(sorted(message_ids), 900):
         rows = conn.execute(
-            sa.select(_items.c.notification_id, _alerts)
+            sa.select(_items.c.notification_id, *(_alerts.c[name] for name in _MESSAGE_COLUMNS))
             .join(_alerts, _alerts.c.id == _items.c.alert_id)
             .where(_items.c.notification_id.in_(part))
             .order_by(_items.c.notification_id, _alerts.c.id)
@@ -220,14 +226,14 @@ def _load_alerts_postgresql() -> sa.TextClause:
     A join of `notification_items.notification_id IN (...)` with alerts was planned, on tables PostgreSQL had no
     statistics for yet (a new database), as scans of both: 17 ms a call for 128 one-alert messages in
     bench/ingest.py, the largest cost of PostgreSQL's CPU per webhook after the inserts."""
-    columns = ", ".join(f"a.{c.name}" for c in _alerts.c)
+    columns = ", ".join(_MESSAGE_COLUMNS)
     return sa.text(
-        f"SELECT i.notification_id, {columns} FROM unnest(CAST(:ids AS bigint[])) AS m(id) "
+        f"SELECT i.notification_id, a.* FROM unnest(CAST(:ids AS bigint[])) AS m(id) "
         "CROSS JOIN LATERAL (SELECT notification_id, alert_id FROM notification_items "
         "WHERE notification_id = m.id OFFSET 0) AS i "
-        "CROSS JOIN LATERAL (SELECT * FROM alerts WHERE alerts.id = i.alert_id OFFSET 0) AS a "
+        f"CROSS JOIN LATERAL (SELECT {columns} FROM alerts WHERE alerts.id = i.alert_id OFFSET 0) AS a "
         "ORDER BY i.notification_id, a.id"
-    ).columns(_items.c.notification_id, *_alerts.c)
+    ).columns(_items.c.notification_id, *(_alerts.c[name] for name in _MESSAGE_COLUMNS))
 
 
 def alert_ids(conn: Connection, message_id: int) -> list[int]:
