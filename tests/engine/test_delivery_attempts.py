@@ -4,9 +4,11 @@ attempt per message; retention deletes the attempts with their message."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
+import requests
 import responses
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
@@ -30,23 +32,30 @@ RETRY = {"retry": {"initial": "5s", "max_backoff": "1m", "give_up_after": "1h", 
 _attempts = NotificationAttempt.__table__
 
 
-@pytest.fixture
-def hooked(make_config, clock):
-    """An app whose dispatcher sends through the real webhook channel, over a mocked HTTP transport."""
-    config = make_config(channels=CHANNELS, routes=[ROUTE], delivery=RETRY)
+@contextlib.contextmanager
+def real_channels(config, clock):
+    """A ladder whose dispatcher sends through the real channel classes of `config`, over a mocked HTTP transport."""
     app = create_app(config, clock=clock, registry=CollectorRegistry())
     db = app.extensions["alert_receiver"].db
     lad = Ladder(app.test_client(), db, config, clock)
     lad.dispatcher.close()
-    import requests
     session = requests.Session()
     channels = build_channels(config.channels, renderer=Renderer(), http=session)
     lad.dispatcher = Dispatcher(lad.writes, config, channels, clock=clock, worker="test-engine", rng=lambda: 0.5)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    try:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            yield lad, mock
+    finally:
+        lad.close()
+        session.close()
+        db.dispose()
+
+
+@pytest.fixture
+def hooked(make_config, clock):
+    """An app whose dispatcher sends through the real webhook channel."""
+    with real_channels(make_config(channels=CHANNELS, routes=[ROUTE], delivery=RETRY), clock) as (lad, mock):
         yield lad, mock
-    lad.close()
-    session.close()
-    db.dispose()
 
 
 def _get(lad, path):
@@ -117,38 +126,25 @@ def test_a_digest_records_one_attempt_per_message(make_config, clock):
     hook = "https://hooks.slack.com/services/T0/B0/attempts-test"
     config = make_config(channels={"slack": {"type": "slack", "webhook_url": hook, "rate_limit_per_second": 1000}},
                          routes=[{"levels": {"L3": ["slack"], "L2": ["slack"], "L1": ["slack"]}}], delivery=RETRY)
-    app = create_app(config, clock=clock, registry=CollectorRegistry())
-    db = app.extensions["alert_receiver"].db
-    lad = Ladder(app.test_client(), db, config, clock)
-    lad.dispatcher.close()
-    import requests
-    session = requests.Session()
-    channels = build_channels(config.channels, renderer=Renderer(), http=session)
-    lad.dispatcher = Dispatcher(lad.writes, config, channels, clock=clock, worker="test-engine", rng=lambda: 0.5)
-    try:
-        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            for status in (200, 200, 200, 502, 200):  # three first pages; the digest fails once, then is posted
-                mock.add(responses.POST, hook, status=status, body="ok" if status == 200 else "bad gateway")
-            for team in ("a", "b", "c"):  # three groups: the default digest takes 3 groups or more
-                lad.post(body_with("g_routing_critical", team=team))
-            lad.deliver()
-            with write_transaction(db) as conn:  # each group's repeat, due now
-                ids = sorted(conn.execute(sa.select(store._messages.c.id)).scalars())
-                conn.execute(sa.update(store._messages).values(kind="repeat", status="pending",
-                                                               next_attempt_at=clock.now()))
-            lad.deliver()  # one post for the three: 502, each message's attempt 2 failed
-            clock.advance(10)  # the backoff after a second attempt
-            lad.deliver()  # one post: 200, attempt 3 of each
-            assert len(mock.calls) == 3 + 2
+    with real_channels(config, clock) as (lad, mock):
+        for status in (200, 200, 200, 502, 200):  # three first pages; the digest fails once, then is posted
+            mock.add(responses.POST, hook, status=status, body="ok" if status == 200 else "bad gateway")
+        for team in ("a", "b", "c"):  # three groups: the default digest takes 3 groups or more
+            lad.post(body_with("g_routing_critical", team=team))
+        lad.deliver()
+        with write_transaction(lad.db) as conn:  # each group's repeat, due now
+            ids = sorted(conn.execute(sa.select(store._messages.c.id)).scalars())
+            conn.execute(sa.update(store._messages).values(kind="repeat", status="pending",
+                                                           next_attempt_at=clock.now()))
+        lad.deliver()  # one post for the three: 502, each message's attempt 2 failed
+        clock.advance(10)  # the backoff after a second attempt
+        lad.deliver()  # one post: 200, attempt 3 of each
+        assert len(mock.calls) == 3 + 2
         assert len(ids) == 3
         for note_id in ids:
             tries = _get(lad, f"/api/v1/notifications/{note_id}/attempts")["attempts"]
             assert [(t["attempt"], t["code"], t["outcome"]) for t in tries] == [
                 (1, 200, "sent"), (2, 502, "failed"), (3, 200, "sent")]
-    finally:
-        lad.close()
-        session.close()
-        db.dispose()
 
 
 def test_retention_deletes_the_attempts_with_their_message(hooked):
