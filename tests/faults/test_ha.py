@@ -182,9 +182,15 @@ def test_two_alertmanagers_two_replicas_one_occurrence_one_intent_one_message(pa
          "the resolution notices")
     wait(lambda: {s for (s,) in rows(url, "SELECT status FROM notifications")} == {"sent"}, "the outbox to drain")
 
-    # Both Alertmanagers posted the groups, each to its replica: the receiver really got HA duplicates.
-    posted = [Counter(e.json()["status"] for e in p.proxy.recorded()) for p in peers]
-    assert all(c["firing"] >= 2 and c["resolved"] >= 2 for c in posted), (posted, explain())  # 2 groups each
+    # Both Alertmanagers post the groups, each to its replica: the receiver really gets HA duplicates. One peer's
+    # resolution webhooks may come after the other's have already been delivered, so wait for both before counting.
+    def posted_by_each() -> list[Counter]:
+        return [Counter(e.json()["status"] for e in p.proxy.recorded()) for p in peers]
+
+    wait(lambda: all(c["firing"] >= 2 and c["resolved"] >= 2 for c in posted_by_each()),  # 2 groups each
+         "both Alertmanagers to post both groups firing and resolved")
+    wait(lambda: {s for (s,) in rows(url, "SELECT status FROM notifications")} == {"sent"}, "the outbox to drain")
+    posted = posted_by_each()
     assert all(e.status == 200 for p in peers for e in p.proxy.recorded())
 
     occurrences = Counter(fp for (fp,) in rows(url, "SELECT fingerprint FROM alerts"))
