@@ -45,8 +45,9 @@ SEVERITIES = (("critical", "L1", 0.1), ("warning", "L2", 0.3), ("info", "L3", 0.
 ALERT_COLUMNS = ("id", "fingerprint", "status", "starts_at", "ends_at", "alertname", "severity", "service",
                  "instance", "labels", "annotations", "generator_url", "group_key", "group_id", "receiver", "source",
                  "external_url", "level", "route", "escalate", "level_entered_at", "next_action_at",
-                 "escalation_count", "repeat_count", "first_notified_at", "first_acked_at", "acked_at", "acked_by",
+                 "escalation_count", "repeat_count", "first_acked_at", "acked_at", "acked_by",
                  "resolved_at", "resolved_by", "received_at", "updated_at")
+FIRST_COLUMNS = ("alert_id", "notified_at")
 EVENT_COLUMNS = ("alert_id", "at", "kind", "actor", "from_level", "to_level")
 MESSAGE_COLUMNS = ("id", "channel", "kind", "level", "group_key", "group_id", "status", "attempts", "created_at",
                    "sent_at")
@@ -60,7 +61,8 @@ def ts(t: dt.datetime | None, pg: bool):
 
 
 def generate(n: int, seed: int = 1):
-    """Yield (alert row, [event rows], [message rows], [item rows]) for n occurrences over DAYS days."""
+    """Yield (alert row, [first notification row], [event rows], [message rows], [item rows]) for n occurrences
+    over DAYS days."""
     rnd = random.Random(seed)
     services = [f"svc-{i:02d}" for i in range(30)]
     names = [f"Alert{i:03d}" for i in range(200)]
@@ -84,7 +86,7 @@ def generate(n: int, seed: int = 1):
                json.dumps({"alertname": name, "service": svc, "severity": severity, "instance": f"host-{i % 500}:9100"}),
                json.dumps({"summary": f"{name} on {svc}"}), "http://prometheus/graph", f"{{}}:{{alertname=\"{name}\"}}",
                gid, "alert-receiver", "", "http://alertmanager:9093", level, "default", True, starts,
-               None if not firing else starts + dt.timedelta(minutes=5), escalations, 0, notified, acked, acked,
+               None if not firing else starts + dt.timedelta(minutes=5), escalations, 0, acked, acked,
                "oncall" if acked else None, ends, "alertmanager" if ends else None, starts, ends or starts)
         events = [(i, starts, "received", "alertmanager", None, level)]
         lv = level
@@ -106,7 +108,7 @@ def generate(n: int, seed: int = 1):
             status = "sent" if rnd.random() < 0.97 else "dead"
             messages.append((message_id, "slack", kind, level, "", gid, status, 1, at, at if status == "sent" else None))
             items.append((message_id, i, "slack", kind, level, 0))
-        yield row, events, messages, items
+        yield row, [(i, notified)] if notified else [], events, messages, items
 
 
 def _cumulative():
@@ -126,12 +128,14 @@ def seed(url: str, n: int, *, alerts_only: bool = False) -> float:
     raw = db.raw_connection()
     try:
         cur = raw.cursor()
-        batch: dict[str, list] = {"alerts": [], "alert_events": [], "notifications": [], "notification_items": []}
+        batch: dict[str, list] = {"alerts": [], "alert_first_notifications": [], "alert_events": [],
+                                  "notifications": [], "notification_items": []}
 
         def flush():
             if not pg:  # the receiver's SQLite connections run in autocommit: one transaction per flush
                 cur.execute("BEGIN")
-            for table, cols in (("alerts", ALERT_COLUMNS), ("alert_events", EVENT_COLUMNS),
+            for table, cols in (("alerts", ALERT_COLUMNS), ("alert_first_notifications", FIRST_COLUMNS),
+                                ("alert_events", EVENT_COLUMNS),
                                 ("notifications", MESSAGE_COLUMNS), ("notification_items", ITEM_COLUMNS)):
                 rows = batch[table]
                 if not rows:
@@ -147,8 +151,9 @@ def seed(url: str, n: int, *, alerts_only: bool = False) -> float:
                 rows.clear()
             raw.commit()
 
-        for row, events, messages, items in generate(n):
+        for row, firsts, events, messages, items in generate(n):
             batch["alerts"].append(row)
+            batch["alert_first_notifications"].extend(firsts)
             if alerts_only:
                 continue
             batch["alert_events"].extend(events)

@@ -16,6 +16,7 @@ from ..config import Config
 from ..config.sla_targets import ACKED, flag as sla_flag
 from ..domain import AlertStatus, EventKind, Level, NotificationKind
 from ..store import ack_silences, outbox, timers
+from ..store.first_notified import first_notified_at
 from ..store.alerts import NewEvent, insert_events
 from ..store.sql import chunks
 from ..store.write_port import Writes
@@ -52,7 +53,7 @@ class ActionResult:
 def _existing(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
     rows = conn.execute(sa.select(_alerts.c.id, _alerts.c.status, _alerts.c.level, _alerts.c.route,
                                   _alerts.c.acked_at, _alerts.c.acked_by, _alerts.c.escalate, _alerts.c.starts_at,
-                                  _alerts.c.first_notified_at, _alerts.c.first_acked_at)
+                                  first_notified_at().label("first_notified_at"), _alerts.c.first_acked_at)
                         .where(_alerts.c.id.in_(list(ids))))
     return {r.id: r for r in rows}
 

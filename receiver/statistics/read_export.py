@@ -67,7 +67,7 @@ def _neutralised(column):
 def _csv_cell(dialect: str, name: str):
     c = _alerts.c
     if name in _TIMES:
-        return _iso(dialect, c[name])
+        return _iso(dialect, analysis.time_column(name))
     if name in _JSON:
         return sa.cast(c[name], sa.Text)  # a JSON object starts with {: never a formula
     if name in _NUMBERS:
@@ -78,7 +78,7 @@ def _csv_cell(dialect: str, name: str):
 def _json_value(dialect: str, name: str):
     c = _alerts.c
     if name in _TIMES:
-        return _iso(dialect, c[name])
+        return _iso(dialect, analysis.time_column(name))
     if name in _JSON and dialect != "postgresql":
         return sa.func.json(c[name])  # nested as an object, not as a string
     return analysis.column(dialect, name)

@@ -19,6 +19,7 @@ import types
 import sqlalchemy as sa
 
 from ..config.sla_targets import VISITED, flag
+from ..store.first_notified import first_notified_at
 from ..store.models import Alert, Notification, NotificationItem
 from .write_aggregates import mtta_expr, mtta_present, mttr_expr, mttr_present
 
@@ -31,6 +32,11 @@ NUMBERS = ("time_to_ack_seconds", "time_to_resolve_seconds")
 TEXTS = ("max_level", "route", "paged_person")
 ANALYSIS = ("first_notified_at", "first_acked_at", "time_to_ack_seconds", "time_to_resolve_seconds", "max_level",
             "route", "paged_person")
+
+
+def time_column(name: str):
+    """A time of the occurrence, by name (the first notification's is in its own table)."""
+    return first_notified_at() if name == "first_notified_at" else _alerts.c[name]
 
 
 def _dialect(name: str):

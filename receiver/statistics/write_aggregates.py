@@ -50,6 +50,7 @@ from sqlalchemy.engine import Connection
 from ..config import Config
 from ..store.models import (STATS_HIST_BUCKETS, Alert, AlertRollup, AlertStats, AlertStatsByAlert, AlertStatsRepeat,
                             AlertStatsSla, Notification, NotificationItem, ReceiverState)
+from ..store.first_notified import first_notified_at
 from ..store.sql import insert_ignore
 from ..store.types import UTCDateTime
 from . import write_rollups as rollups
@@ -99,7 +100,7 @@ def seconds_between(conn: Connection, start, end):
 
 
 def mtta_expr(conn: Connection):
-    raw = seconds_between(conn, _alerts.c.first_notified_at, _alerts.c.first_acked_at)
+    raw = seconds_between(conn, first_notified_at(), _alerts.c.first_acked_at)
     return sa.case((raw < 0, 0.0), else_=raw)
 
 
@@ -110,7 +111,8 @@ def mttr_expr(conn: Connection):
 
 
 def mtta_present():
-    return sa.and_(_alerts.c.first_notified_at.is_not(None), _alerts.c.first_acked_at.is_not(None))
+    # The ack first: the first notification's lookup is made only for the occurrences that were acknowledged.
+    return sa.and_(_alerts.c.first_acked_at.is_not(None), first_notified_at().is_not(None))
 
 
 def mttr_present():

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain import NotificationStatus
 from ..store.models import Alert, AlertRollup, Notification, NotificationItem
+from ..store.first_notified import first_notified_at
 from ..store.sql import chunks
 
 _rollups = AlertRollup.__table__
@@ -210,8 +211,8 @@ def records(conn: Connection, ids: list[int]) -> list[AlertRecord]:
     out = []
     for part in chunks(ids, 10000):
         for r in conn.execute(sa.select(c.id, c.starts_at, c.service, c.alertname, c.severity, c.status, c.level,
-                                        c.ends_at, c.resolved_at, c.first_notified_at, c.first_acked_at,
-                                        c.escalation_count).where(c.id.in_(part))):
+                                        c.ends_at, c.resolved_at, first_notified_at().label("first_notified_at"),
+                                        c.first_acked_at, c.escalation_count).where(c.id.in_(part))):
             total, n_dead = counts.get(r.id, (0, 0))
             out.append(AlertRecord(r.starts_at, r.service, r.alertname, r.severity, r.status, r.level, r.ends_at,
                                    r.resolved_at, r.first_notified_at, r.first_acked_at, r.escalation_count,

@@ -42,6 +42,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Back to `revision`, in one write transaction (for a release rolled back, and the migration tests)."""
+    cfg = _alembic_config()
+    with write_transaction(engine) as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def autogenerate(engine: Engine, message: str) -> None:
     """For developers: write a new revision from the difference between the models and the database."""
     cfg = _alembic_config()

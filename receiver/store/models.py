@@ -61,8 +61,8 @@ class Alert(Base):
     timer_started_at: Mapped[dt.datetime | None]
     escalation_count: Mapped[int] = mapped_column(default=0)
     repeat_count: Mapped[int] = mapped_column(default=0)
-    # For MTTA (first notification sent → first ack): kept even when an ack is undone or expires.
-    first_notified_at: Mapped[dt.datetime | None]
+    # For MTTA (first notification sent → first ack): kept even when an ack is undone or expires. The first
+    # notification's time is in alert_first_notifications (AlertFirstNotification, below).
     first_acked_at: Mapped[dt.datetime | None]
     acked_at: Mapped[dt.datetime | None]
     acked_by: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))
@@ -111,6 +111,17 @@ class Alert(Base):
             postgresql_where=text("next_action_at IS NOT NULL"),
         ),
     )
+
+
+class AlertFirstNotification(Base):
+    """When people were first told about an occurrence (MTTA's start), written once by the send that told them.
+    Not a column of alerts: setting it there rewrote the whole wide row and its indexes (store/first_notified.py)."""
+
+    __tablename__ = "alert_first_notifications"
+
+    alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True,
+                                          autoincrement=False)
+    notified_at: Mapped[dt.datetime]
 
 
 class AlertEvent(Base):

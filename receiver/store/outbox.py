@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..domain import NotificationStatus
-from . import attempts, timers
+from . import attempts, first_notified
 from .models import Alert, Notification, NotificationItem
 from .sql import bulk_insert, chunks, insert_returning_ids, update_from_rows
 
@@ -294,7 +294,7 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, worker: st
     sent = [(o.at, alert_id) for o in outcomes if o.id in kept and o.status == NotificationStatus.SENT.value
             for alert_id in notified.get(o.id, ())]
     if sent:  # one statement for the batch: its sends finished within the same second or so
-        timers.mark_first_notified(conn, [alert_id for _, alert_id in sent], at=min(at for at, _ in sent))
+        first_notified.mark(conn, [alert_id for _, alert_id in sent], at=min(at for at, _ in sent))
     return kept
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ..matchers import Matcher
 from . import attempts
+from .first_notified import first_notified_at
 from .models import Alert, AlertEvent, Notification, NotificationItem
 
 _alerts = Alert.__table__
@@ -80,6 +81,10 @@ def where_clauses(f: AlertFilter) -> list:
     return clauses
 
 
+# An occurrence as the API answers it: its row, with its first notification's time where the column used to be.
+_ALERT_COLUMNS = tuple(x for c in _alerts.c
+                       for x in ((first_notified_at().label("first_notified_at"), c) if c.name == "first_acked_at"
+                                 else (c,)))
 _INTERNAL = frozenset({"sla_flags"})  # bookkeeping for SLA statistics, not a fact of the alert to answer with
 
 
@@ -102,7 +107,7 @@ def iso(value: dt.datetime | None) -> str | None:
 def list_alerts(conn: Connection, f: AlertFilter, *, limit: int, after_id: int | None = None,
                 order: str = "desc") -> tuple[list[dict[str, Any]], int | None]:
     """A page of occurrences ordered by id (arrival order), and the cursor of the next page (None at the end)."""
-    query = sa.select(_alerts).where(*where_clauses(f))
+    query = sa.select(*_ALERT_COLUMNS).where(*where_clauses(f))
     if order == "asc":
         if after_id is not None:
             query = query.where(_alerts.c.id > after_id)
@@ -118,7 +123,7 @@ def list_alerts(conn: Connection, f: AlertFilter, *, limit: int, after_id: int |
 
 
 def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(_alerts).where(_alerts.c.id == alert_id)).first()
+    row = conn.execute(sa.select(*_ALERT_COLUMNS).where(_alerts.c.id == alert_id)).first()
     if row is None:
         return None
     alert = alert_to_dict(row)

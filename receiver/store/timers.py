@@ -123,10 +123,3 @@ def _shifted(conn: Connection, column, delay: dt.timedelta):
 
 
 shifted = _shifted  # engine/sla_breaches.py stamps breach times (level_entered_at + target) with it
-
-
-def mark_first_notified(conn: Connection, ids: Sequence[int], *, at: dt.datetime) -> None:
-    """The first time people were told about each occurrence (for MTTA); later sends leave it as it is."""
-    for part in chunks(sorted(set(ids)), 900):
-        conn.execute(sa.update(_alerts).where(_alerts.c.id.in_(part), _alerts.c.first_notified_at.is_(None))
-                     .values(first_notified_at=at))

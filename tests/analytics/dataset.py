@@ -24,7 +24,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from receiver.domain import fingerprint as fingerprint_of
-from receiver.store.models import Alert, AlertEvent, Correlation, Notification, NotificationItem
+from receiver.store.models import AlertEvent, Correlation, Notification, NotificationItem
+
+from ..support.alert_rows import insert_alert_rows
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -162,7 +164,7 @@ class Dataset:
         """Write everything in one transaction (either backend); PostgreSQL's sequences move past the ids."""
         with db.begin() as conn:
             if self.alerts:
-                conn.execute(sa.insert(Alert.__table__), self.rows())
+                insert_alert_rows(conn, self.rows())
             if self._events:
                 conn.execute(sa.insert(AlertEvent.__table__), self._events)
             if self.messages:

@@ -10,7 +10,9 @@ import random
 import sqlalchemy as sa
 
 from receiver.domain import fingerprint as fp_of
-from receiver.store.models import Alert, Notification, NotificationItem
+from receiver.store.models import Notification, NotificationItem
+
+from ..support.alert_rows import insert_alert_rows
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 10, 20, 0, 0, tzinfo=UTC)  # the period spans Europe's DST change of 2026-10-25
@@ -104,7 +106,7 @@ def insert(db, occs: list[Occ]) -> None:
             items.append({"notification_id": mid, "alert_id": o.id, "channel": "chat", "kind": f"k{k}",
                           "level": o.level, "repeat_no": 0})
     with db.begin() as conn:
-        conn.execute(sa.insert(Alert.__table__), rows)
+        insert_alert_rows(conn, rows)
         if messages:
             conn.execute(sa.insert(Notification.__table__), messages)
             conn.execute(sa.insert(NotificationItem.__table__), items)

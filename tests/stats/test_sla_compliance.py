@@ -197,7 +197,7 @@ def insert(db, occs: list[Occ]) -> None:
             "instance": "", "labels": {}, "annotations": {}, "generator_url": "", "group_key": "", "group_id": "",
             "receiver": "", "source": "", "external_url": "", "level": o.level, "route": o.route,
             "escalate": o.escalate, "level_entered_at": last.entered, "next_action_at": None, "sla_flags": o.flags,
-            "escalation_count": len(o.stints) - 1, "repeat_count": 0, "first_notified_at": None,
+            "escalation_count": len(o.stints) - 1, "repeat_count": 0,
             "first_acked_at": first_ack, "acked_at": first_ack if o.acked_now else None,
             "acked_by": "x" if o.acked_now else None, "ack_expires_at": None,
             "resolved_at": end if o.status == "resolved" else None, "resolved_by": None,

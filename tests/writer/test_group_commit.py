@@ -221,7 +221,8 @@ def test_the_engines_outbox_writes_ride_in_the_writers_group_transaction(sqlite_
     assert submitter.join()["record"] == {claimed.id}
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT status, claimed_by FROM notifications WHERE id = :id"), {"id": claimed.id}).one()
-        first_notified = conn.execute(sa.text("SELECT first_notified_at FROM alerts WHERE id = :id"), {"id": alert_id}).scalar()
+        first_notified = conn.execute(sa.text("SELECT notified_at FROM alert_first_notifications "
+                                              "WHERE alert_id = :id"), {"id": alert_id}).scalar()
     assert tuple(row) == ("sent", None) and first_notified is not None
     assert server.stats["transactions"] == 2
 
