@@ -32,7 +32,7 @@ log = logging.getLogger("receiver.app")
 def build_db(config: Config) -> Engine:
     d = config.database
     return create_db_engine(d.url, lock_timeout=d.lock_timeout, pool_size=d.pool_size,
-                            sqlite_synchronous=d.sqlite_synchronous)
+                            sqlite_synchronous=d.sqlite_synchronous, prepared_statements=d.prepared_statements)
 
 
 def create_app(config: Config | None = None, *, clock: Clock | None = None, registry: CollectorRegistry | None = None,

@@ -20,7 +20,8 @@ def read_only_engine(config, note: Callable[[str], None]) -> Engine | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # PostgreSQL: the caller's transaction says READ ONLY (read_only_transaction).
-        return create_db_engine(url, lock_timeout=config.database.lock_timeout, pool_size=1)
+        return create_db_engine(url, lock_timeout=config.database.lock_timeout, pool_size=1,
+                                prepared_statements=config.database.prepared_statements)
     path = parsed.database or ""
     if path in ("", ":memory:"):
         note("an in-memory database holds nothing yet")

@@ -223,7 +223,8 @@ def refresh(config_path) -> None:
     from .store.write_port import DirectWrites
 
     config = load(config_path)
-    db = create_db_engine(config.database.url, lock_timeout=config.database.lock_timeout)
+    db = create_db_engine(config.database.url, lock_timeout=config.database.lock_timeout,
+                          prepared_statements=config.database.prepared_statements)
     try:
         result = write_refresh.refresh(DirectWrites(db), config, SystemClock().now())
     finally:

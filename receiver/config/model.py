@@ -76,6 +76,9 @@ class DatabaseSettings(FrozenModel):
     lock_timeout: PositiveDuration = dt.timedelta(seconds=5)
     pool_size: Annotated[Integer, Field(ge=1)] = 5
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # PostgreSQL: the bulk INSERTs are prepared once per connection (store/sql.py). Off behind a PgBouncer in
+    # transaction mode that does not keep prepared statements (before 1.21, or max_prepared_statements = 0).
+    prepared_statements: bool = True
     # A read of the API or dashboard past this is stopped by the database (503): it never holds a webhook's worker.
     query_timeout: PositiveDuration = dt.timedelta(seconds=5)
 

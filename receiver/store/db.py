@@ -37,6 +37,8 @@ class StorageUnavailable(Exception):
 # How often (in SQLite VM instructions) the progress handler looks at the clock: about every few hundred rows.
 _PROGRESS_EVERY = 5000
 _PG_QUERY_CANCELED = "57014"  # statement_timeout
+# psycopg prepares a statement automatically after this many executions on a connection: never, in practice.
+_ONLY_WHEN_ASKED = 2**62
 
 
 def _regexp(pattern: str | None, value: str | None) -> int | None:
@@ -62,6 +64,7 @@ def create_db_engine(
     sqlite_synchronous: str = "FULL",
     sqlite_temp_store: str | None = None,
     pre_ping: bool = True,
+    prepared_statements: bool = True,
 ) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
@@ -87,9 +90,11 @@ def create_db_engine(
             pool_pre_ping=pre_ping,
             connect_args={
                 "connect_timeout": max(1, int(timeout_s)),
-                # No server-side prepared statements: a generic plan made while `alerts` was small (a new database)
-                # kept scanning it sequentially as it grew (measured: 14 ms per 100-fingerprint lookup).
-                "prepare_threshold": None,
+                # Server-side prepared statements only where the code asks (execute(prepare=True): the bulk
+                # INSERTs, whose plan is the same at any table size), never automatically: a generic plan made
+                # while `alerts` was small (a new database) kept scanning it sequentially as it grew (measured:
+                # 14 ms per 100-fingerprint lookup). None turns even those off (database.prepared_statements).
+                "prepare_threshold": _ONLY_WHEN_ASKED if prepared_statements else None,
                 # lock_timeout: a lock we cannot get in time is a 503, not a hang. statement_timeout bounds the rest.
                 "options": f"-c lock_timeout={ms} -c statement_timeout={max(ms * 6, 30000)}",
             },

@@ -45,7 +45,7 @@ def writer_argv(config, *, log_format: str = "logfmt", log_level: str = "INFO") 
     d = config.database
     url = normalise_url(d.url)
     common = ["--lock-timeout", f"{d.lock_timeout.total_seconds():g}", "--log-format", log_format,
-              "--log-level", log_level]
+              "--log-level", log_level, *([] if d.prepared_statements else ["--no-prepared-statements"])]
     if url.startswith("postgresql"):
         if os.environ.get("ALERT_RECEIVER_PG_WRITER") == "0":
             return None
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lock-timeout", type=float, default=5.0, help="seconds [5]")
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"], help="SQLite only")
     parser.add_argument("--socket", default=None, help="PostgreSQL: the socket to listen on (serve chooses it)")
+    parser.add_argument("--no-prepared-statements", dest="prepared_statements", action="store_false",
+                        help="PostgreSQL: prepare nothing (database.prepared_statements: false)")
     parser.add_argument("--max-batch", type=int, default=64, help="webhooks per transaction at most [64]")
     parser.add_argument("--drain", type=float, default=35.0, help="seconds to keep serving workers after SIGTERM [35]")
     parser.add_argument("--log-format", choices=["logfmt", "json"], default=os.environ.get("RECEIVER_LOG_FORMAT", "logfmt"))
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     # writes per page per transaction, about half of the writer's system calls. The batch is bounded (max_weight),
     # and so is the journal in memory.
     engine = create_db_engine(args.database_url, lock_timeout=dt.timedelta(seconds=args.lock_timeout),
-                              sqlite_synchronous=args.synchronous, sqlite_temp_store="MEMORY", pre_ping=False)
+                              sqlite_synchronous=args.synchronous, sqlite_temp_store="MEMORY", pre_ping=False,
+                              prepared_statements=args.prepared_statements)
     path = args.socket if engine.dialect.name == "postgresql" else socket_path(engine)
     if path is None:
         parser.error("the database must be a SQLite file, or PostgreSQL with --socket")
