@@ -202,8 +202,9 @@ def _postgresql_bulk_insert(conn, table, columns, rows, ignore_conflicts, return
     cursor = conn.connection.driver_connection.cursor()
     try:
         # Prepared once per connection (unless database.prepared_statements is off): parsing and planning an
-        # INSERT of 30 arrays into a table of twelve indexes was a fifth of PostgreSQL's CPU per 1-alert webhook
-        # (bench/ingest.py). Its plan (a scan of the arrays, then the insert) is the same at any table size.
+        # INSERT of 30 arrays into a table of twelve indexes is paid once, not per batch (about a tenth of
+        # PostgreSQL's CPU per 1-alert webhook in bench/ingest.py's noisy A/B pairs). Its plan (a scan of the
+        # arrays, then the insert) is the same at any table size.
         cursor.execute(sql, arrays, prepare=True)
         out = cursor.fetchall() if returning else []
     finally:
