@@ -39,8 +39,7 @@ def write_config(tmp_path, url: str):
 def config_path(request, tmp_path):
     if request.param == "sqlite":
         return write_config(tmp_path, f"sqlite:///{tmp_path}/receiver.db")
-    return write_config(tmp_path, request.getfixturevalue("pg_server").create_database(
-        f"gc_{tmp_path.name[-20:]}".replace("-", "_")))
+    return write_config(tmp_path, request.getfixturevalue("pg_server").database_for(tmp_path, "gc"))
 
 
 @pytest.fixture

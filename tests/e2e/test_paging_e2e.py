@@ -42,7 +42,7 @@ def smtp():
 def database(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/receiver.db"
-    return request.getfixturevalue("pg_server").create_database(f"paging_{tmp_path.name[-20:]}".replace("-", "_"))
+    return request.getfixturevalue("pg_server").database_for(tmp_path, "paging")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def config_path(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/receiver.db"
     else:
-        url = request.getfixturevalue("pg_server").create_database(f"e2e_{tmp_path.name[-20:]}".replace("-", "_"))
+        url = request.getfixturevalue("pg_server").database_for(tmp_path, "e2e")
     path = tmp_path / "receiver.yml"
     path.write_text(yaml.safe_dump({"database": {"url": url}}))
     return path

@@ -44,7 +44,7 @@ def slack():
 def database(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/receiver.db"
-    return request.getfixturevalue("pg_server").create_database(f"slack_{tmp_path.name[-20:]}".replace("-", "_"))
+    return request.getfixturevalue("pg_server").database_for(tmp_path, "slack")
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ BATCHES = {"A": range(1, 4), "B": range(11, 14), "C": range(21, 23)}  # load gen
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/receiver.db"
-    return request.getfixturevalue("pg_server").create_database(f"outage_{tmp_path.name[-20:]}".replace("-", "_"))
+    return request.getfixturevalue("pg_server").database_for(tmp_path, "outage")
 
 
 @pytest.fixture

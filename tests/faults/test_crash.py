@@ -43,7 +43,7 @@ DEADLINE_S = 60  # every wait; a passing run waits a few seconds at most for eac
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/receiver.db"
-    return request.getfixturevalue("pg_server").create_database(f"crash_{tmp_path.name[-20:]}".replace("-", "_"))
+    return request.getfixturevalue("pg_server").database_for(tmp_path, "crash")
 
 
 def write_config(path, database_url: str, sink_url: str) -> None:

@@ -80,7 +80,7 @@ def write_config(path, url: str, sink_url: str) -> None:
 def pair(tmp_path, pg_server, sink):
     """Two clustered Alertmanagers, each → its proxy → its replica; both replicas on one database."""
     binary = require_binary("prometheus-alertmanager")
-    url = pg_server.create_database(f"ha_{tmp_path.name[-20:]}".replace("-", "_"))
+    url = pg_server.database_for(tmp_path, "ha")
     token_file = tmp_path / "alert-receiver-token"  # alertmanager.yml reads a bearer token; the receiver is open
     token_file.write_text("ha-test-token\n")
     engine = create_db_engine(url)

@@ -23,7 +23,7 @@ def empty_engine(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'upgrade.db'}"
     else:
-        url = request.getfixturevalue("pg_server").create_database(f"m12_{tmp_path.name[-20:]}".replace("-", "_"))
+        url = request.getfixturevalue("pg_server").database_for(tmp_path, "m12")
     engine = create_db_engine(url)
     yield engine
     engine.dispose()

@@ -68,6 +68,10 @@ class PostgresServer:
             c.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def database_for(self, tmp_path, prefix: str) -> str:
+        """A new, empty database for one test, named after its tmp_path (unique within the session)."""
+        return self.create_database(f"{prefix}_{tmp_path.name[-20:]}".replace("-", "_"))
+
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(self._cmd(self.pg_ctl, "-D", self.data, "-m", mode, "-w", "stop"), capture_output=True)
 
