@@ -395,6 +395,14 @@ class DurablePostgres:
     def create_database(self, name: str) -> str:
         return self.server.create_database(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop a finished case's database and flush what it left in shared buffers, so that the next case does not
+        pay for it: its autovacuum and the checkpoint of its pages ran inside the next cases' measured runs (the
+        same round's 100-alert case measured 10.7 against 7.0 ms of PostgreSQL CPU per webhook run alone)."""
+        with self._admin() as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            c.execute("CHECKPOINT")
+
     def cleanup(self) -> None:
         self.server.cleanup()
 
@@ -545,6 +553,8 @@ def run_receiver(backend: str, alerts: int, args, work: str, pg: DurablePostgres
     if not args.keep:
         if backend == "sqlite":
             shutil.rmtree(case_dir, ignore_errors=True)
+        else:
+            pg.drop_database(url)
     return result
 
 
