@@ -5,7 +5,9 @@ of its insert, and on PostgreSQL every one of its twelve index entries too: a pa
 for an in-place (HOT) update. That was about 38 µs of PostgreSQL per alert delivered, a third of its time at 100
 alerts per webhook. An insert here is one small tuple and one primary-key entry.
 
-Readers get `first_notified_at()`, a correlated lookup by primary key that stands where the column stood.
+Readers get `first_notified_at()`, a correlated lookup by primary key that stands where the column stood. The
+column itself stays until a later migration (0012 explains why): the lookup falls back to it, for the sends of
+replicas of an older version during a rolling upgrade.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ _first = AlertFirstNotification.__table__
 
 def first_notified_at():
     """The occurrence's first notification time (or NULL), for a query over `alerts`: label it as you need."""
-    return sa.select(_first.c.notified_at).where(_first.c.alert_id == _alerts.c.id).scalar_subquery()
+    return sa.func.coalesce(sa.select(_first.c.notified_at).where(_first.c.alert_id == _alerts.c.id).scalar_subquery(),
+                            _alerts.c.first_notified_at)
 
 
 def mark(conn: Connection, ids: Sequence[int], *, at: dt.datetime) -> None:

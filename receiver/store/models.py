@@ -61,8 +61,11 @@ class Alert(Base):
     timer_started_at: Mapped[dt.datetime | None]
     escalation_count: Mapped[int] = mapped_column(default=0)
     repeat_count: Mapped[int] = mapped_column(default=0)
-    # For MTTA (first notification sent → first ack): kept even when an ack is undone or expires. The first
-    # notification's time is in alert_first_notifications (AlertFirstNotification, below).
+    # Where the first notification's time was until migration 0012; it is now in alert_first_notifications
+    # (AlertFirstNotification, below). Kept, unwritten, while a rolling upgrade may still run replicas of an older
+    # version that set it (store/first_notified.py reads it as a fallback); a later migration folds and drops it.
+    first_notified_at: Mapped[dt.datetime | None]
+    # For MTTA (first notification sent → first ack): kept even when an ack is undone or expires.
     first_acked_at: Mapped[dt.datetime | None]
     acked_at: Mapped[dt.datetime | None]
     acked_by: Mapped[str | None] = mapped_column(String(INDEXED_TEXT))

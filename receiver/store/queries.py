@@ -82,9 +82,8 @@ def where_clauses(f: AlertFilter) -> list:
 
 
 # An occurrence as the API answers it: its row, with its first notification's time where the column used to be.
-_ALERT_COLUMNS = tuple(x for c in _alerts.c
-                       for x in ((first_notified_at().label("first_notified_at"), c) if c.name == "first_acked_at"
-                                 else (c,)))
+_ALERT_COLUMNS = tuple(first_notified_at().label("first_notified_at") if c.name == "first_notified_at" else c
+                       for c in _alerts.c)
 _INTERNAL = frozenset({"sla_flags"})  # bookkeeping for SLA statistics, not a fact of the alert to answer with
 
 

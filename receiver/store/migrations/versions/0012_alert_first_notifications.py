@@ -3,6 +3,10 @@
 Setting alerts.first_notified_at rewrote each occurrence's whole row and, on PostgreSQL, all its index entries,
 seconds after its insert. The time moves, with every value already set, to a narrow table written once.
 
+The column stays (expand now, contract later): replicas of the previous version, still running during a rolling
+upgrade after `alert-receiver migrate`, keep setting it, and a drop would fail their delivery transactions (and
+have them send again). Readers fall back to it (store/first_notified.py).
+
 Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07 23:30:00.000000
@@ -32,13 +36,10 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO alert_first_notifications (alert_id, notified_at) "
                "SELECT id, first_notified_at FROM alerts WHERE first_notified_at IS NOT NULL")
-    # Plain ALTER TABLE on both (SQLite ≥ 3.35): a batch copy of alerts would drop and re-create the table, and
-    # with foreign keys on, that cascades into every child row.
-    op.execute("ALTER TABLE alerts DROP COLUMN first_notified_at")
 
 
 def downgrade() -> None:
-    op.add_column('alerts', sa.Column('first_notified_at', _TIME, nullable=True))
+    # Back into the column what only the table has (the sends since the upgrade).
     op.execute("UPDATE alerts SET first_notified_at = (SELECT f.notified_at FROM alert_first_notifications f "
-               "WHERE f.alert_id = alerts.id)")
+               "WHERE f.alert_id = alerts.id) WHERE first_notified_at IS NULL")
     op.drop_table('alert_first_notifications')
