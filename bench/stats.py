@@ -60,20 +60,20 @@ def ts(t: dt.datetime | None, pg: bool):
     return t if pg else t.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def generate(n: int, seed: int = 1):
+def generate(n: int, seed: int = 1, now: dt.datetime = NOW):
     """Yield (alert row, [first notification row], [event rows], [message rows], [item rows]) for n occurrences
-    over DAYS days."""
+    over the DAYS days before `now`."""
     rnd = random.Random(seed)
     services = [f"svc-{i:02d}" for i in range(30)]
     names = [f"Alert{i:03d}" for i in range(200)]
-    start = NOW - dt.timedelta(days=DAYS)
+    start = now - dt.timedelta(days=DAYS)
     span = DAYS * 86400
     message_id = 0
     for i in range(1, n + 1):
         r = rnd.random()
         severity, level = next((s, lv) for s, lv, p in _cumulative() if r < p)
         starts = start + dt.timedelta(seconds=span * i / n + rnd.random())
-        firing = starts > NOW - dt.timedelta(hours=6) and rnd.random() < 0.5
+        firing = starts > now - dt.timedelta(hours=6) and rnd.random() < 0.5
         duration = dt.timedelta(seconds=min(86400 * 3, math.exp(rnd.gauss(7, 1.5))))
         ends = None if firing else starts + duration
         notified = starts + dt.timedelta(seconds=rnd.randint(0, 90)) if rnd.random() < 0.8 else None
@@ -118,9 +118,10 @@ def _cumulative():
         yield s, lv, total
 
 
-def seed(url: str, n: int, *, alerts_only: bool = False) -> float:
-    """n occurrences into a migrated database; `alerts_only` leaves out their events and messages (a third of the
-    rows, for tests that only filter alerts)."""
+def seed(url: str, n: int, *, alerts_only: bool = False, now: dt.datetime = NOW) -> float:
+    """n occurrences over the DAYS days before `now` into a migrated database; `alerts_only` leaves out their
+    events and messages (a third of the rows, for tests that only filter alerts). A test that runs an engine on the
+    real clock seeds at the real now: at the fixed NOW, retention would purge more of the history each day."""
     started = time.perf_counter()
     db = create_db_engine(url)
     migrate.upgrade(db)
@@ -151,7 +152,7 @@ def seed(url: str, n: int, *, alerts_only: bool = False) -> float:
                 rows.clear()
             raw.commit()
 
-        for row, firsts, events, messages, items in generate(n):
+        for row, firsts, events, messages, items in generate(n, now=now):
             batch["alerts"].append(row)
             batch["alert_first_notifications"].extend(firsts)
             if alerts_only:
@@ -191,18 +192,18 @@ def endpoints(days: int) -> list[tuple[str, str, dict]]:
     ]
 
 
-def build_aggregates(url: str) -> tuple[float, float]:
-    """The first build of the statistics aggregates at NOW, then one incremental refresh a minute later."""
+def build_aggregates(url: str, now: dt.datetime = NOW) -> tuple[float, float]:
+    """The first build of the statistics aggregates at `now`, then one incremental refresh a minute later."""
     from receiver.statistics import write_refresh as aggregates
 
     config = Config.model_validate({"database": {"url": url}})
     db = create_db_engine(url)
     try:
         t = time.perf_counter()
-        aggregates.refresh(DirectWrites(db), config, NOW)
+        aggregates.refresh(DirectWrites(db), config, now)
         first = time.perf_counter() - t
         t = time.perf_counter()
-        aggregates.refresh(DirectWrites(db), config, NOW + dt.timedelta(minutes=1))
+        aggregates.refresh(DirectWrites(db), config, now + dt.timedelta(minutes=1))
         return first, time.perf_counter() - t
     finally:
         db.dispose()
