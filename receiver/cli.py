@@ -16,6 +16,9 @@ from . import cli_analytics, cli_oncall, cli_stats
 from .cli_config import load as _load
 
 log = logging.getLogger("receiver.cli")
+# The modules of the jobs serve's workers and engine send its writer (webhooks, the outbox, chat threads, pages).
+WRITER_JOB_MODULES = ("receiver.engine.ingest_job", "receiver.store.outbox", "receiver.store.chat_threads",
+                      "receiver.store.unpaged")
 
 
 def is_loopback(host: str) -> bool:
@@ -126,7 +129,7 @@ def _serve(config_path, host, port, workers, migrate, engine, global_params, for
     # One writer process commits the workers' snapshots (and the engine's claims and outcomes) in groups: one
     # fsync for several webhooks on SQLite, one transaction and one statement of each kind on PostgreSQL.
     argv = writer_argv(config, log_format=global_params.get("log_format", "logfmt"),
-                       log_level=global_params.get("log_level", "INFO"))
+                       log_level=global_params.get("log_level", "INFO"), preload=WRITER_JOB_MODULES)
     if argv is not None:
         if "--socket" in argv:  # PostgreSQL: this replica's socket, for the workers and the engine to find
             os.environ[WRITER_SOCKET_ENV] = argv[argv.index("--socket") + 1]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -37,15 +38,18 @@ log = logging.getLogger("receiver.writer")
 
 
 
-def writer_argv(config, *, log_format: str = "logfmt", log_level: str = "INFO") -> list[str] | None:
+def writer_argv(config, *, log_format: str = "logfmt", log_level: str = "INFO",
+                preload: tuple[str, ...] = ()) -> list[str] | None:
     """The command that runs the writer for `config`'s database: for a SQLite file (its socket is named after the
     file), and for PostgreSQL (this replica's socket, which the caller, serve, must also put in the environment of
     its workers and engine: wire.WRITER_SOCKET_ENV; ALERT_RECEIVER_PG_WRITER=0 runs without one, each worker
-    grouping its own threads' writes). None otherwise (in-memory SQLite)."""
+    grouping its own threads' writes). None otherwise (in-memory SQLite). `preload`: the modules of the jobs the
+    caller will send, imported before the writer says it is ready."""
     d = config.database
     url = normalise_url(d.url)
     common = ["--lock-timeout", f"{d.lock_timeout.total_seconds():g}", "--log-format", log_format,
-              "--log-level", log_level, *([] if d.prepared_statements else ["--no-prepared-statements"])]
+              "--log-level", log_level, *([] if d.prepared_statements else ["--no-prepared-statements"]),
+              *(arg for module in preload for arg in ("--preload", module))]
     if url.startswith("postgresql"):
         if os.environ.get("ALERT_RECEIVER_PG_WRITER") == "0":
             return None
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", default=None, help="PostgreSQL: the socket to listen on (serve chooses it)")
     parser.add_argument("--no-prepared-statements", dest="prepared_statements", action="store_false",
                         help="PostgreSQL: prepare nothing (database.prepared_statements: false)")
+    parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
+                        help="a module whose jobs this writer will run, imported before it is ready (repeatable)")
     parser.add_argument("--max-batch", type=int, default=64, help="webhooks per transaction at most [64]")
     parser.add_argument("--drain", type=float, default=35.0, help="seconds to keep serving workers after SIGTERM [35]")
     parser.add_argument("--log-format", choices=["logfmt", "json"], default=os.environ.get("RECEIVER_LOG_FORMAT", "logfmt"))
@@ -122,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         if stopping():
             return 0
         time.sleep(1.0)  # until the other writer goes away
+    # Unpickling a job imports its class's module: for the webhook's (the engine's ingest) 0.3-0.4 s, which the first
+    # webhook after start-up waited for. The caller names them; they are imported now, before "ready".
+    for module in args.preload:
+        importlib.import_module(module)
     # Unpickling snapshots allocates a lot: keep what start-up built out of every collection.
     gc.freeze()
     log.info("writer ready", extra={"socket": path, "pid": os.getpid()})
