@@ -181,7 +181,7 @@ class Dispatcher:
 
     # --- one message ---------------------------------------------------------------------------------------
 
-    def message(self, item: store.Claimed, rows: list[Any], now: dt.datetime,
+    def message(self, item: store.Claimed, rows: list[store.CarriedAlert], now: dt.datetime,
                 recipient: Recipient | None = None) -> Message:
         public = self.config.server.public_url
         alerts = tuple(self._message_alert(row, public, now) for row in rows)
@@ -191,7 +191,7 @@ class Dispatcher:
                        attempt=item.attempts + 1, summary_over=self.config.delivery.group_summary_over,
                        receiver_url=public, external_url=rows[0].external_url if rows else "", recipient=recipient)
 
-    def _message_alert(self, row: Any, public: str | None, now: dt.datetime) -> MessageAlert:
+    def _message_alert(self, row: store.CarriedAlert, public: str | None, now: dt.datetime) -> MessageAlert:
         ack_url = None
         if public and row.status == "firing":
             if self._link_key is None:

@@ -13,6 +13,7 @@ with the same conditional `UPDATE … RETURNING` under its single writer. Claims
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import functools
@@ -200,13 +201,18 @@ _MESSAGE_COLUMNS = ("id", "fingerprint", "alertname", "status", "level", "severi
                     "annotations", "starts_at", "ends_at", "generator_url", "acked_by", "external_url")
 
 
-def load_alerts(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[Any]]:
+# A message's occurrence as load_alerts gives it: a named tuple, whose fields read about ten times faster than a
+# SQLAlchemy Row's (0.3 µs each): the dispatcher reads 14 of them for every alert of every message it sends.
+CarriedAlert = collections.namedtuple("CarriedAlert", ("notification_id", *_MESSAGE_COLUMNS))
+
+
+def load_alerts(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[CarriedAlert]]:
     """The occurrences each message carries (the columns a message shows), in one join per chunk of messages."""
-    carried: dict[int, list[Any]] = defaultdict(list)
+    carried: dict[int, list[CarriedAlert]] = defaultdict(list)
     if conn.dialect.name == "postgresql":
         for part in chunks(sorted(message_ids), 5000):
             for row in conn.execute(_load_alerts_postgresql(), {"ids": list(part)}):
-                carried[row.notification_id].append(row)
+                carried[row[0]].append(CarriedAlert._make(row))
         return carried
     for part in chunks(sorted(message_ids), 900):
         rows = conn.execute(
@@ -216,7 +222,7 @@ def load_alerts(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[
             .order_by(_items.c.notification_id, _alerts.c.id)
         )
         for row in rows:
-            carried[row.notification_id].append(row)
+            carried[row[0]].append(CarriedAlert._make(row))
     return carried
 
 
