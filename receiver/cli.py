@@ -3,6 +3,7 @@ directory before prometheus_client is first imported."""
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -206,6 +207,7 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
         return
     writes = open_writes(db, observe=metrics.group_commit.observe)  # claims and outcomes ride in the writer's group commits
     runner = EngineRunner(config, writes, metrics=metrics, load_config=lambda: _load_config(config_path))
+    gc.freeze()  # what start-up built is never garbage: full collections need not walk it (gunicorn_conf.py)
     runner.start()
     while not wanted["stop"]:
         wake.wait()
