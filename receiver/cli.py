@@ -3,7 +3,6 @@ directory before prometheus_client is first imported."""
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 import logging
 import os
@@ -13,7 +12,7 @@ import tempfile
 
 import click
 
-from . import cli_analytics, cli_oncall, cli_stats
+from . import cli_analytics, cli_oncall, cli_stats, gc_policy
 from .cli_config import load as _load
 
 log = logging.getLogger("receiver.cli")
@@ -207,7 +206,7 @@ def worker(config_path: str | None, metrics_port: int | None) -> None:
         return
     writes = open_writes(db, observe=metrics.group_commit.observe)  # claims and outcomes ride in the writer's group commits
     runner = EngineRunner(config, writes, metrics=metrics, load_config=lambda: _load_config(config_path))
-    gc.freeze()  # what start-up built is never garbage: full collections need not walk it (gunicorn_conf.py)
+    gc_policy.settle_after_startup()  # what start-up built is never garbage: collections need not walk it
     runner.start()
     while not wanted["stop"]:
         wake.wait()

@@ -16,8 +16,9 @@ also hand the writer several jobs at once, so more webhooks share each fsync.
 
 from __future__ import annotations
 
-import gc
 import os
+
+from . import gc_policy
 
 DEFAULT_THREADS = 8
 
@@ -74,10 +75,7 @@ def post_fork(_server, worker) -> None:
 def post_worker_init(worker) -> None:
     """A streamed export calls the worker's heartbeat after each batch. A gthread worker's main loop beats on its
     own; a sync worker (`gunicorn -k sync receiver.wsgi:app`) is killed after `timeout` seconds without a beat, and a
-    million-row export takes longer than that while making progress.
-
-    The loaded application (Flask, SQLAlchemy, pydantic, the config: ~140,000 objects) is frozen out of the garbage
-    collector: a full collection walked all of it, holding the GIL for 60-170 ms under load, every request of the
-    worker waiting (twice per worker in a 10 s bench run: most of the 1-alert p99). Frozen, one takes ~1 ms."""
+    million-row export takes longer than that while making progress. Then the garbage collector stops walking
+    what the worker has loaded (gc_policy.py: a full collection held the GIL for 60-170 ms under load)."""
     worker.wsgi.extensions["alert_receiver_heartbeat"] = worker.notify
-    gc.freeze()
+    gc_policy.settle_after_startup()

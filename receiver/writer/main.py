@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import importlib
 import logging
 import os
@@ -29,6 +28,7 @@ import signal
 import sys
 import time
 
+from .. import gc_policy
 from ..store.db import create_db_engine, normalise_url
 from ..store.write_port import job_weight, run_jobs
 from .group_commit import GroupCommitServer
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in args.preload:
         importlib.import_module(module)
     # Unpickling snapshots allocates a lot: keep what start-up built out of every collection.
-    gc.freeze()
+    gc_policy.settle_after_startup()
     log.info("writer ready", extra={"socket": path, "pid": os.getpid()})
     try:
         server.serve(stopping=stopping, drain_s=args.drain)
