@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.configure(args.log_format, args.log_level)
     die_with_serve()  # SIGTERM when serve dies: the same drain as on serve's own stop
+    # Unpickling a job imports its class's module: for the webhook's (the engine's ingest) 0.3-0.4 s, which the first
+    # webhook after start-up waited for. The caller names them; they are imported before the socket is bound.
+    for module in args.preload:
+        importlib.import_module(module)
     from prometheus_client import CollectorRegistry
 
     from ..metrics import GroupCommitMetrics, check_multiprocess_ready
@@ -128,10 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         if stopping():
             return 0
         time.sleep(1.0)  # until the other writer goes away
-    # Unpickling a job imports its class's module: for the webhook's (the engine's ingest) 0.3-0.4 s, which the first
-    # webhook after start-up waited for. The caller names them; they are imported now, before "ready".
-    for module in args.preload:
-        importlib.import_module(module)
     # Unpickling snapshots allocates a lot: keep what start-up built out of every collection.
     gc_policy.settle_after_startup()
     log.info("writer ready", extra={"socket": path, "pid": os.getpid()})
